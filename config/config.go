@@ -1,0 +1,431 @@
+// Package config owns the provider's configuration: the typed Config every
+// other package receives, its defaults, and loading it with viper from a YAML
+// file and IDP_* environment variables. Unknown keys and invalid values are
+// all reported at once, each naming its key.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. The mapstructure tags are the stable
+// configuration keys of SPEC.md (and the ones this project added).
+type Config struct {
+	Issuer     string         `mapstructure:"issuer"`
+	Listen     string         `mapstructure:"listen"`
+	DataDir    string         `mapstructure:"data_dir"`
+	SecretKey  string         `mapstructure:"secret_key"`
+	Database   DatabaseConfig `mapstructure:"database"`
+	Redis      RedisConfig    `mapstructure:"redis"`
+	SMS        SMSConfig      `mapstructure:"sms"`
+	MFA        MFAConfig      `mapstructure:"mfa"`
+	WebAuthn   WebAuthnConfig `mapstructure:"webauthn"`
+	Password   PasswordConfig `mapstructure:"password"`
+	Tokens     TokensConfig   `mapstructure:"tokens"`
+	Session    SessionConfig  `mapstructure:"session"`
+	Log        LogConfig      `mapstructure:"log"`
+	Clients    []ClientConfig `mapstructure:"clients"`
+	secretKey  []byte
+	issuerHost string
+}
+
+// DatabaseConfig: database.*
+type DatabaseConfig struct {
+	URL string `mapstructure:"url"` // sqlite://PATH or postgres://...
+}
+
+// RedisConfig: redis.*
+type RedisConfig struct {
+	URL       string `mapstructure:"url"`        // empty: in-process pending-login store
+	KeyPrefix string `mapstructure:"key_prefix"` // prepended to every key
+}
+
+// SMSConfig: sms.*
+type SMSConfig struct {
+	Provider string       `mapstructure:"provider"` // none, console, twilio
+	Twilio   TwilioConfig `mapstructure:"twilio"`
+}
+
+// TwilioConfig: sms.twilio.*
+type TwilioConfig struct {
+	AccountSID string `mapstructure:"account_sid"`
+	AuthToken  string `mapstructure:"auth_token"`
+	From       string `mapstructure:"from"`
+	APIURL     string `mapstructure:"api_url"`
+}
+
+// MFAConfig: mfa.*
+type MFAConfig struct {
+	RememberDevice time.Duration `mapstructure:"remember_device"`
+	Required       bool          `mapstructure:"required"`
+	TOTP           TOTPConfig    `mapstructure:"totp"`
+}
+
+// TOTPConfig: mfa.totp.*
+type TOTPConfig struct {
+	Issuer string `mapstructure:"issuer"` // shown in authenticator apps; default: the issuer's host
+}
+
+// WebAuthnConfig: webauthn.*
+type WebAuthnConfig struct {
+	RPID string `mapstructure:"rp_id"` // default: the issuer's host
+}
+
+// PasswordConfig: password.*
+type PasswordConfig struct {
+	Argon2 Argon2Config `mapstructure:"argon2"`
+}
+
+// Argon2Config: password.argon2.* (argon2id parameters for new hashes).
+type Argon2Config struct {
+	MemoryKiB   uint32 `mapstructure:"memory_kib"`
+	Iterations  uint32 `mapstructure:"iterations"`
+	Parallelism uint8  `mapstructure:"parallelism"`
+}
+
+// TokensConfig: tokens.* (lifetimes).
+type TokensConfig struct {
+	AccessTokenLifetime  time.Duration `mapstructure:"access_token_lifetime"`
+	IDTokenLifetime      time.Duration `mapstructure:"id_token_lifetime"`
+	RefreshTokenLifetime time.Duration `mapstructure:"refresh_token_lifetime"`
+}
+
+// SessionConfig: session.* (the provider's own browser session and pending logins).
+type SessionConfig struct {
+	Lifetime     time.Duration `mapstructure:"lifetime"`      // how long a user stays logged in at the provider
+	LoginTimeout time.Duration `mapstructure:"login_timeout"` // how long a pending login may take
+}
+
+// LogConfig: log.*
+type LogConfig struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // json, text
+}
+
+// ClientConfig is a relying party declared in the file: the fields of
+// `idp client add`.
+type ClientConfig struct {
+	ID                     string   `mapstructure:"id"`
+	Name                   string   `mapstructure:"name"`
+	Secret                 string   `mapstructure:"secret"`
+	Public                 bool     `mapstructure:"public"`
+	RedirectURIs           []string `mapstructure:"redirect_uris"`
+	PostLogoutRedirectURIs []string `mapstructure:"post_logout_redirect_uris"`
+	FirstParty             bool     `mapstructure:"first_party"`
+	RequireMFA             bool     `mapstructure:"require_mfa"`
+	Grants                 []string `mapstructure:"grants"`
+	Scopes                 []string `mapstructure:"scopes"`
+}
+
+// Grant types a client may have.
+var GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
+
+// Defaults returns the embedded defaults (SPEC.md).
+func Defaults() Config {
+	return Config{
+		Issuer:   "http://localhost:8080",
+		Listen:   "127.0.0.1:8080",
+		DataDir:  "data",
+		Database: DatabaseConfig{URL: "sqlite://data/idp.db"},
+		Redis:    RedisConfig{KeyPrefix: "idp:"},
+		SMS:      SMSConfig{Provider: "none", Twilio: TwilioConfig{APIURL: "https://api.twilio.com"}},
+		MFA:      MFAConfig{RememberDevice: 720 * time.Hour},
+		// OWASP's argon2id recommendation (m=19 MiB, t=2, p=1).
+		Password: PasswordConfig{Argon2: Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}},
+		Tokens: TokensConfig{
+			AccessTokenLifetime:  time.Hour,
+			IDTokenLifetime:      time.Hour,
+			RefreshTokenLifetime: 30 * 24 * time.Hour,
+		},
+		Session: SessionConfig{Lifetime: 12 * time.Hour, LoginTimeout: 10 * time.Minute},
+		Log:     LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+// SecretKeyBytes returns the decoded 32-byte secret_key (after Validate, or
+// after SetSecretKey).
+func (c *Config) SecretKeyBytes() []byte { return c.secretKey }
+
+// SetSecretKey sets the 32-byte secret key (e.g. one read from data/secret.key).
+func (c *Config) SetSecretKey(key []byte) error {
+	if len(key) != 32 {
+		return fmt.Errorf("secret_key: must be 32 bytes, got %d", len(key))
+	}
+	c.secretKey = slices.Clone(key)
+	c.SecretKey = base64.StdEncoding.EncodeToString(key)
+	return nil
+}
+
+// IssuerHost is the issuer URL's host name (without port).
+func (c *Config) IssuerHost() string { return c.issuerHost }
+
+// TOTPIssuer is the name authenticator apps show (mfa.totp.issuer, default: the issuer's host).
+func (c *Config) TOTPIssuer() string {
+	if c.MFA.TOTP.Issuer != "" {
+		return c.MFA.TOTP.Issuer
+	}
+	return c.issuerHost
+}
+
+// RPID is the WebAuthn relying party id (webauthn.rp_id, default: the issuer's host).
+func (c *Config) RPID() string {
+	if c.WebAuthn.RPID != "" {
+		return c.WebAuthn.RPID
+	}
+	return c.issuerHost
+}
+
+// IsLoopbackHost reports whether host is localhost or a loopback address,
+// where plain http is allowed.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Validate checks every value and reports every problem at once, each
+// naming its key. It also normalises (issuer without trailing slash) and
+// decodes the secret key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	c.Issuer = strings.TrimRight(c.Issuer, "/")
+	if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		bad("issuer", "must be an absolute http(s) URL such as https://login.example.com, got %q", c.Issuer)
+	} else {
+		c.issuerHost = u.Hostname()
+		switch {
+		case u.RawQuery != "" || u.Fragment != "":
+			bad("issuer", "must not have a query or fragment")
+		case u.Scheme == "http" && !IsLoopbackHost(c.issuerHost):
+			bad("issuer", "must use https unless the host is localhost or 127.0.0.1, got %q", c.Issuer)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be HOST:PORT such as 127.0.0.1:8080, got %q", c.Listen)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.SecretKey != "" {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.SecretKey))
+		if err != nil {
+			bad("secret_key", "must be base64 (for example the output of `openssl rand -base64 32`)")
+		} else if len(key) != 32 {
+			bad("secret_key", "must decode to 32 bytes, got %d", len(key))
+		} else {
+			c.secretKey = key
+		}
+	}
+	switch {
+	case strings.HasPrefix(c.Database.URL, "sqlite://") && len(c.Database.URL) > len("sqlite://"):
+	case strings.HasPrefix(c.Database.URL, "postgres://"), strings.HasPrefix(c.Database.URL, "postgresql://"):
+	default:
+		bad("database.url", "must be sqlite://PATH or postgres://USER@HOST/DB, got %q", c.Database.URL)
+	}
+	if c.Redis.URL != "" {
+		ok := false
+		for _, p := range []string{"redis://", "rediss://", "redis+sentinel://", "redis+cluster://"} {
+			ok = ok || strings.HasPrefix(c.Redis.URL, p)
+		}
+		if !ok {
+			bad("redis.url", "must be empty (in-process store) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+		}
+	}
+	switch c.SMS.Provider {
+	case "none", "console":
+	case "twilio":
+		tw := c.SMS.Twilio
+		if !isAlnum(tw.AccountSID) {
+			bad("sms.twilio.account_sid", "must be set to the Twilio account SID (letters and digits)")
+		}
+		if !isAlnum(tw.AuthToken) {
+			bad("sms.twilio.auth_token", "must be set to the Twilio auth token (letters and digits)")
+		}
+		if tw.From == "" {
+			bad("sms.twilio.from", "must be set to the sending number (+E164) or a Messaging Service SID")
+		}
+	default:
+		bad("sms.provider", "must be none, console or twilio, got %q", c.SMS.Provider)
+	}
+	if u, err := url.Parse(c.SMS.Twilio.APIURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		bad("sms.twilio.api_url", "must be an absolute http(s) URL, got %q", c.SMS.Twilio.APIURL)
+	}
+	if c.MFA.RememberDevice < 0 {
+		bad("mfa.remember_device", "must not be negative (0 turns the checkbox off)")
+	}
+	if rp := c.WebAuthn.RPID; rp != "" && c.issuerHost != "" && rp != c.issuerHost && !strings.HasSuffix(c.issuerHost, "."+rp) {
+		bad("webauthn.rp_id", "must be the issuer's host %q or a parent domain of it, got %q", c.issuerHost, rp)
+	}
+	a := c.Password.Argon2
+	if a.MemoryKiB < 1024 {
+		bad("password.argon2.memory_kib", "must be at least 1024 (OWASP recommends 19456), got %d", a.MemoryKiB)
+	}
+	if a.Iterations < 1 {
+		bad("password.argon2.iterations", "must be at least 1, got %d", a.Iterations)
+	}
+	if a.Parallelism < 1 {
+		bad("password.argon2.parallelism", "must be at least 1, got %d", a.Parallelism)
+	}
+	for key, d := range map[string]time.Duration{
+		"tokens.access_token_lifetime":  c.Tokens.AccessTokenLifetime,
+		"tokens.id_token_lifetime":      c.Tokens.IDTokenLifetime,
+		"tokens.refresh_token_lifetime": c.Tokens.RefreshTokenLifetime,
+		"session.lifetime":              c.Session.Lifetime,
+		"session.login_timeout":         c.Session.LoginTimeout,
+	} {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 1h or 10m")
+		}
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	if !slices.Contains([]string{"json", "text"}, c.Log.Format) {
+		bad("log.format", "must be json or text, got %q", c.Log.Format)
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if cl.ID != "" {
+			key = fmt.Sprintf("clients[%d] (%s)", i, cl.ID)
+		}
+		if seen[cl.ID] {
+			bad(key+".id", "is declared twice")
+		}
+		seen[cl.ID] = true
+		for _, err := range cl.Validate() {
+			errs = append(errs, fmt.Errorf("%s.%w", key, err))
+		}
+	}
+	// Sort for a stable message; errors.Join keeps one per line.
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return errors.Join(errs...)
+}
+
+// Validate checks one client declaration; each error starts with the field's key.
+func (cl *ClientConfig) Validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if err := ValidateClientID(cl.ID); err != nil {
+		bad("id", "%v", err)
+	}
+	grants := cl.Grants
+	if len(grants) == 0 {
+		grants = []string{"authorization_code", "refresh_token"}
+	}
+	for _, g := range grants {
+		if !slices.Contains(GrantTypes, g) {
+			bad("grants", "unknown grant %q (use %s)", g, strings.Join(GrantTypes, ", "))
+		}
+	}
+	needsRedirect := slices.Contains(grants, "authorization_code")
+	if needsRedirect && len(cl.RedirectURIs) == 0 {
+		bad("redirect_uris", "at least one is required for the authorization_code grant")
+	}
+	for _, u := range cl.RedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			bad("redirect_uris", "%v", err)
+		}
+	}
+	for _, u := range cl.PostLogoutRedirectURIs {
+		if err := ValidateRedirectURI(u); err != nil {
+			bad("post_logout_redirect_uris", "%v", err)
+		}
+	}
+	if cl.Public && cl.Secret != "" {
+		bad("secret", "a public client has no secret")
+	}
+	if cl.Public && slices.Contains(grants, "client_credentials") {
+		bad("grants", "a public client cannot use client_credentials")
+	}
+	if !cl.Public && cl.Secret == "" {
+		bad("secret", "is required unless the client is public (public: true)")
+	}
+	if !cl.Public && cl.Secret != "" {
+		if err := ValidateClientSecret(cl.Secret); err != nil {
+			bad("secret", "%v", err)
+		}
+	}
+	return errs
+}
+
+// ValidateClientID checks a client id: 1 to 128 characters of letters,
+// digits and - _ . : (it appears in URLs and logs).
+func ValidateClientID(id string) error {
+	if id == "" || len(id) > 128 {
+		return errors.New("must be 1 to 128 characters")
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
+			return fmt.Errorf("%q has a character other than letters, digits and - _ . :", id)
+		}
+	}
+	return nil
+}
+
+// MinClientSecretLength: client secrets are checked with a fast keyed hash,
+// which is only safe for long random secrets.
+const MinClientSecretLength = 32
+
+// ValidateClientSecret refuses secrets too short to be random.
+func ValidateClientSecret(s string) error {
+	if len(s) < MinClientSecretLength {
+		return fmt.Errorf("must be at least %d characters (a long random string, e.g. `openssl rand -hex 32`)", MinClientSecretLength)
+	}
+	return nil
+}
+
+// ValidateRedirectURI checks a redirect URI registration: absolute, no
+// fragment, https unless the host is loopback (or a private-use scheme of a
+// native app such as com.example.app:/cb).
+func ValidateRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("%q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%q must not have a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return fmt.Errorf("%q has no host", raw)
+		}
+	case "http":
+		if !IsLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("%q must use https (http is allowed only for localhost)", raw)
+		}
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return fmt.Errorf("%q must use https, http on localhost, or a reverse-domain app scheme", raw)
+		}
+	}
+	return nil
+}
+
+func isAlnum(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix starts every environment variable that sets a key.
+const EnvPrefix = "IDP_"
+
+// Environment variables with the prefix that are not configuration keys.
+var nonKeyEnv = []string{"IDP_CONFIG"}
+
+// Source says where the configuration comes from.
+type Source struct {
+	File    string   // YAML file; empty for none
+	Environ []string // KEY=VALUE pairs, normally os.Environ()
+}
+
+// Load reads the defaults, then the file, then IDP_* variables, and
+// validates the result. Every unknown key, unknown IDP_* variable and bad
+// value is reported in one error, one per line, each naming its key.
+func Load(src Source) (*Config, error) {
+	v := viper.New()
+	def := Defaults()
+	keys := Keys()
+	defaults := flatten(reflect.ValueOf(def), "")
+	for _, k := range keys {
+		v.SetDefault(k, defaults[k])
+	}
+
+	var errs []error
+	if src.File != "" {
+		v.SetConfigFile(src.File)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("configuration file %s does not exist", src.File)
+			}
+			return nil, fmt.Errorf("configuration file %s: %w", src.File, err)
+		}
+	}
+
+	for _, kv := range src.Environ {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || slices.Contains(nonKeyEnv, name) ||
+			strings.HasPrefix(name, "IDP_TEST_") {
+			continue
+		}
+		key := envKey(name, keys)
+		switch {
+		case name == "IDP_CLIENTS":
+			errs = append(errs, errors.New("IDP_CLIENTS: clients are declared in the configuration file (or with `idp client add`), not in the environment"))
+		case key == "":
+			errs = append(errs, fmt.Errorf("%s: not a configuration key (environment variables are IDP_ and the key in upper case with _ for ., e.g. IDP_REDIS_URL)", name))
+		default:
+			v.Set(key, value)
+		}
+	}
+
+	cfg := def
+	cfg.Clients = nil
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.ZeroFields = true
+	})
+	if err != nil {
+		errs = append(errs, decodeErrors(err)...)
+	}
+	// Validate even after decoding errors so that every problem is reported
+	// in one go; a field that failed to decode keeps its default.
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &cfg, nil
+}
+
+// decodeErrors splits mapstructure's aggregated error into one per key and
+// words unknown keys plainly.
+func decodeErrors(err error) []error {
+	var out []error
+	for _, line := range strings.Split(err.Error(), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
+		if line == "" || strings.HasPrefix(line, "decoding failed due to") || strings.HasSuffix(line, "error(s) decoding:") {
+			continue
+		}
+		if i := strings.Index(line, "has invalid keys: "); i >= 0 {
+			parent := strings.Trim(strings.TrimSpace(line[:i]), "'")
+			for _, k := range strings.Split(line[i+len("has invalid keys: "):], ", ") {
+				if parent != "" {
+					k = parent + "." + k
+				}
+				out = append(out, fmt.Errorf("%s: unknown configuration key", k))
+			}
+			continue
+		}
+		out = append(out, errors.New(line))
+	}
+	if len(out) == 0 {
+		out = append(out, err)
+	}
+	return out
+}
+
+// Keys lists every scalar configuration key (not the clients list), e.g.
+// "sms.twilio.api_url".
+func Keys() []string {
+	var keys []string
+	for k := range flatten(reflect.ValueOf(Defaults()), "") {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func envKey(name string, keys []string) string {
+	for _, k := range keys {
+		if EnvName(k) == name {
+			return k
+		}
+	}
+	return ""
+}
+
+// flatten maps each scalar key under v to its value.
+func flatten(v reflect.Value, prefix string) map[string]any {
+	out := map[string]any{}
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || !f.IsExported() {
+			continue
+		}
+		key := prefix + tag
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.Struct:
+			for k, val := range flatten(fv, key+".") {
+				out[k] = val
+			}
+		case reflect.Slice:
+			// Lists of structs (clients) are file-only.
+		default:
+			out[key] = fv.Interface()
+		}
+	}
+	return out
+}
+
+// FromEnvironment is the usual source: file (may be empty) and os.Environ.
+func FromEnvironment(file string) Source {
+	if file == "" {
+		file = os.Getenv("IDP_CONFIG")
+	}
+	return Source{File: file, Environ: os.Environ()}
+}

@@ -1,0 +1,223 @@
+// Package storage owns the durable store's contracts: the records the provider
+// keeps for good (users, relying parties, signing keys, refresh tokens,
+// consents, revoked access tokens, audit events) and the small interfaces a
+// backend implements for each. Backends live in sub-packages (sqlstore for
+// SQLite and PostgreSQL); storage/conformance holds the one test suite they
+// all pass.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns (wrapped or not); test them with errors.Is.
+var (
+	// ErrNotFound: no record has that key.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict: a record with that unique key (username, client id, key id) exists.
+	ErrConflict = errors.New("storage: already exists")
+	// ErrTokenUsed: the refresh token was already rotated or revoked.
+	ErrTokenUsed = errors.New("storage: refresh token already used or revoked")
+)
+
+// User is an account that can log in. ID is the stable, opaque OIDC subject;
+// Username is unique, compared case-insensitively and stored in lower case.
+type User struct {
+	ID            string
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Phone         string // E.164, or empty
+	PhoneVerified bool
+	PasswordHash  string // PHC string (argon2id); empty when no password is set
+	Disabled      bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// UserQuery selects users for ListUsers, ordered by username.
+type UserQuery struct {
+	Search string // case-insensitive substring of username, e-mail or name; empty for all
+	After  string // return users whose username sorts after this one (paging cursor)
+	Limit  int    // at most this many; 0 means 100
+}
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser stores u; ErrConflict when the username is taken. Username is
+	// lower-cased by the store.
+	CreateUser(ctx context.Context, u *User) error
+	UserByID(ctx context.Context, id string) (*User, error)
+	// UserByUsername finds a user by username, case-insensitively.
+	UserByUsername(ctx context.Context, username string) (*User, error)
+	ListUsers(ctx context.Context, q UserQuery) ([]*User, error)
+	// UpdateUser writes Email, EmailVerified, Name, Phone, PhoneVerified,
+	// Disabled and UpdatedAt of the user with u.ID; ErrNotFound if missing.
+	UpdateUser(ctx context.Context, u *User) error
+	// SetPasswordHash replaces the password hash (and UpdatedAt).
+	SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error
+	// DeleteUser removes the user with their refresh tokens and consents.
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+// Client sources: who declared a relying party.
+const (
+	ClientSourceCLI    = "cli"
+	ClientSourceConfig = "config"
+	ClientSourceAPI    = "api"
+)
+
+// Client is a relying party (a "Client Portal").
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             string // see the secret package; empty for public clients
+	Public                 bool   // no secret; PKCE required
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // authorization_code, refresh_token, client_credentials
+	Scopes                 []string // scopes beyond the standard OIDC ones this client may ask for (e.g. idp:admin)
+	FirstParty             bool     // skips the consent page
+	RequireMFA             bool     // never gets a code for a login without a second factor
+	Source                 string   // ClientSource*
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+}
+
+// Clients stores relying parties.
+type Clients interface {
+	CreateClient(ctx context.Context, c *Client) error // ErrConflict when the id is taken
+	ClientByID(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]*Client, error) // ordered by id
+	// UpdateClient replaces every field but ID and CreatedAt; ErrNotFound if missing.
+	UpdateClient(ctx context.Context, c *Client) error
+	DeleteClient(ctx context.Context, id string) error // also its refresh tokens and consents
+}
+
+// Signing key states.
+const (
+	KeyActive  = "active"  // signs new tokens; exactly one is active
+	KeyRetired = "retired" // published in JWKS until ExpiresAt, signs nothing
+)
+
+// SigningKey is a token signing key. The store keeps PrivateKey as given
+// (it is sealed by the caller) and never interprets it.
+type SigningKey struct {
+	ID         string // kid
+	Algorithm  string // RS256, ES256, ...
+	PrivateKey []byte // sealed with secret_key by the caller
+	PublicKey  []byte // PKIX DER
+	State      string // KeyActive or KeyRetired
+	CreatedAt  time.Time
+	ExpiresAt  time.Time // zero while active; for a retired key, when it leaves JWKS
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	// ListKeys returns every key, newest first.
+	ListKeys(ctx context.Context) ([]*SigningKey, error)
+	// ActivateKey, in one transaction, retires every active key (ExpiresAt =
+	// retireUntil) and stores k as the active key.
+	ActivateKey(ctx context.Context, k *SigningKey, retireUntil time.Time) error
+	// DeleteExpiredKeys removes retired keys whose ExpiresAt is before now.
+	DeleteExpiredKeys(ctx context.Context, now time.Time) (int64, error)
+}
+
+// RefreshToken is a refresh token's record. The token itself is never stored,
+// only its SHA-256 (hex) in TokenHash. Tokens of one login share FamilyID so
+// that a reused (already rotated) token revokes the whole family.
+type RefreshToken struct {
+	TokenHash string
+	FamilyID  string
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	Audience  []string
+	AMR       []string
+	ACR       string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until rotated
+	RevokedAt time.Time // zero unless revoked
+}
+
+// RefreshTokens stores refresh tokens.
+type RefreshTokens interface {
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	RefreshTokenByHash(ctx context.Context, hash string) (*RefreshToken, error)
+	// RotateRefreshToken atomically marks the token oldHash used (UsedAt = now)
+	// and stores next. If oldHash was already used or revoked it stores
+	// nothing and returns ErrTokenUsed; ErrNotFound if it does not exist. Of
+	// two concurrent rotations of one token exactly one succeeds.
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) error
+	// RevokeRefreshTokenFamily revokes every token of the family.
+	RevokeRefreshTokenFamily(ctx context.Context, familyID string, now time.Time) error
+	// RevokeUserRefreshTokens revokes the user's tokens; for one client only
+	// when clientID is not empty.
+	RevokeUserRefreshTokens(ctx context.Context, userID, clientID string, now time.Time) error
+	// DeleteExpiredRefreshTokens removes tokens that expired before now.
+	DeleteExpiredRefreshTokens(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Consents records which scopes a user allowed a (third-party) client.
+type Consents interface {
+	// ConsentedScopes returns the scopes the user granted the client (nil if none).
+	ConsentedScopes(ctx context.Context, userID, clientID string) ([]string, error)
+	// GrantConsent replaces the scopes the user granted the client.
+	GrantConsent(ctx context.Context, userID, clientID string, scopes []string, now time.Time) error
+	RevokeConsent(ctx context.Context, userID, clientID string) error
+}
+
+// RevokedAccessTokens is the deny-list of self-contained (JWT) access tokens
+// revoked before they expire.
+type RevokedAccessTokens interface {
+	RevokeAccessToken(ctx context.Context, tokenID string, expiresAt time.Time) error
+	IsAccessTokenRevoked(ctx context.Context, tokenID string) (bool, error)
+	DeleteExpiredRevocations(ctx context.Context, now time.Time) (int64, error)
+}
+
+// AuditEvent is one security event. It never holds a secret.
+type AuditEvent struct {
+	ID        int64 // set by the store
+	Time      time.Time
+	Type      string // e.g. login.succeeded, login.failed, user.created
+	Actor     string // who did it: "user", "operator" (CLI), "client:ID" (admin API), "system"
+	UserID    string
+	Username  string
+	ClientID  string
+	IP        string
+	UserAgent string
+	Result    string            // "success" or "failure"
+	Details   map[string]string // free-form, never secrets
+}
+
+// AuditQuery selects audit events, newest first.
+type AuditQuery struct {
+	UserID string    // only this user's events when not empty
+	Since  time.Time // only events at or after this time when not zero
+	Limit  int       // at most this many; 0 means 100
+}
+
+// Audit is the append-only security log.
+type Audit interface {
+	AppendAudit(ctx context.Context, e *AuditEvent) error // sets e.ID
+	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+}
+
+// Store is a whole durable store.
+type Store interface {
+	Users
+	Clients
+	Keys
+	RefreshTokens
+	Consents
+	RevokedAccessTokens
+	Audit
+	// Ping checks that the database answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
