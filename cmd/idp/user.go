@@ -1,0 +1,268 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/storage"
+)
+
+func newUserCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage users: add, set a password or phone, disable, list",
+		Args:  groupArgs,
+		RunE:  groupRun,
+	}
+	cmd.AddCommand(
+		newUserAddCommand(c),
+		newUserSetPasswordCommand(c),
+		newUserSetPhoneCommand(c),
+		newUserDisableCommand(c, true),
+		newUserDisableCommand(c, false),
+		newUserListCommand(c),
+		newUserShowCommand(c),
+	)
+	return cmd
+}
+
+func newUserAddCommand(c *cli) *cobra.Command {
+	var email, name, phone string
+	cmd := &cobra.Command{
+		Use:   "add USERNAME --email EMAIL [--name NAME] [--phone +E164]",
+		Short: "Add a user; the password is read from standard input",
+		Long: `Add a user. The password is the first line of standard input (at least
+12 characters); with nothing on standard input the user is created without
+a password and cannot log in until 'idp user set-password' gives one.
+A phone set here counts as verified.
+
+Example:
+  printf '%s\n' "$PASSWORD" | idp user add alice --email alice@example.com --name "Alice Liddell"`,
+		Args: exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("email") {
+				return fmt.Errorf("user add: --email is required; usage: %s", usage(cmd))
+			}
+			pw, err := readSecretLine(c.stdin, c.stderr, fmt.Sprintf("Password for %s (end with Enter; leave empty for none; the input is not hidden): ", args[0]))
+			if err != nil {
+				return err
+			}
+			return c.withService(cmd.Context(), pw != "", func(svc *manage.Service, _ *config.Config) error {
+				u, err := svc.CreateUser(cmd.Context(), manage.Operator, manage.NewUser{
+					Username: args[0], Email: email, Name: name, Phone: phone, Password: pw,
+				})
+				if err != nil {
+					return err
+				}
+				if pw == "" {
+					fmt.Fprintf(c.stdout, "Created user %s (id %s) without a password: they cannot log in until you set one with `idp user set-password %s`.\n", u.Username, u.ID, u.Username)
+				} else {
+					fmt.Fprintf(c.stdout, "Created user %s (id %s) with the password from standard input.\n", u.Username, u.ID)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&email, "email", "", "the user's e-mail address (required)")
+	cmd.Flags().StringVar(&name, "name", "", "the user's full name")
+	cmd.Flags().StringVar(&phone, "phone", "", "cell phone for SMS codes, + and country code first, e.g. +14155550123 (counts as verified)")
+	return cmd
+}
+
+func newUserSetPasswordCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set-password USERNAME",
+		Short: "Set a user's password, read from standard input",
+		Long: `Set a user's password: the first line of standard input (at least 12 characters).
+
+Example:
+  printf '%s\n' "$PASSWORD" | idp user set-password alice`,
+		Args: exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readSecretLine(c.stdin, c.stderr, fmt.Sprintf("New password for %s (end with Enter; the input is not hidden): ", args[0]))
+			if err != nil {
+				return err
+			}
+			if pw == "" {
+				return fmt.Errorf("user set-password: no password on standard input; pipe it in, e.g. printf '%%s\\n' \"$PASSWORD\" | idp user set-password %s", args[0])
+			}
+			return c.withService(cmd.Context(), true, func(svc *manage.Service, _ *config.Config) error {
+				if err := svc.SetPassword(cmd.Context(), manage.Operator, args[0], pw); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "Changed the password of %s.\n", args[0])
+				return nil
+			})
+		},
+	}
+}
+
+func newUserSetPhoneCommand(c *cli) *cobra.Command {
+	var clear bool
+	cmd := &cobra.Command{
+		Use:   "set-phone USERNAME (+E164 | --clear)",
+		Short: "Set or remove a user's cell phone (a phone set by an operator counts as verified)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case len(args) == 0:
+				return fmt.Errorf("user set-phone: missing USERNAME; usage: %s", usage(cmd))
+			case clear && len(args) > 1:
+				return fmt.Errorf("user set-phone: give either a phone number or --clear, not both")
+			case !clear && len(args) == 1:
+				return fmt.Errorf("user set-phone: give the phone number (+ and country code first, e.g. +14155550123) or --clear to remove it")
+			case len(args) > 2:
+				return fmt.Errorf("user set-phone: unexpected argument %q; usage: %s", args[2], usage(cmd))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+				if clear {
+					u, err := svc.ClearPhone(cmd.Context(), manage.Operator, args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.stdout, "Removed the phone of %s; SMS codes are no longer sent to them.\n", u.Username)
+					return nil
+				}
+				u, err := svc.SetPhone(cmd.Context(), manage.Operator, args[0], args[1])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "Set the phone of %s to %s (verified).\n", u.Username, u.Phone)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&clear, "clear", false, "remove the phone")
+	return cmd
+}
+
+func newUserDisableCommand(c *cli, disable bool) *cobra.Command {
+	use, short := "enable USERNAME", "Let a disabled user log in again"
+	if disable {
+		use, short = "disable USERNAME", "Stop a user from logging in and revoke their refresh tokens"
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+				if disable {
+					u, err := svc.Disable(cmd.Context(), manage.Operator, args[0])
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(c.stdout, "User %s is disabled: they cannot log in and their refresh tokens are revoked.\n", u.Username)
+					return nil
+				}
+				u, err := svc.Enable(cmd.Context(), manage.Operator, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "User %s is enabled and can log in again.\n", u.Username)
+				return nil
+			})
+		},
+	}
+}
+
+func newUserListCommand(c *cli) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "List the users",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+				var users []*storage.User
+				const page = 500
+				for q := (storage.UserQuery{Limit: page}); ; {
+					batch, err := svc.ListUsers(cmd.Context(), q)
+					if err != nil {
+						return err
+					}
+					users = append(users, batch...)
+					if len(batch) < page {
+						break
+					}
+					q.After = batch[len(batch)-1].Username
+				}
+				if asJSON {
+					views := make([]manage.UserView, 0, len(users))
+					for _, u := range users {
+						views = append(views, manage.ViewUser(u))
+					}
+					return printJSON(c.stdout, views)
+				}
+				if len(users) == 0 {
+					fmt.Fprintln(c.stdout, "No users yet; add one with `idp user add USERNAME --email EMAIL`.")
+					return nil
+				}
+				t := newTable(c.stdout, "USERNAME", "EMAIL", "NAME", "PHONE", "STATUS", "CREATED")
+				for _, u := range users {
+					t.row(u.Username, u.Email, u.Name, u.Phone, userStatus(u), formatTime(u.CreatedAt))
+				}
+				return t.flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func newUserShowCommand(c *cli) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show USERNAME [--json]",
+		Short: "Show a user",
+		Args:  exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+				u, err := svc.GetUser(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSON(c.stdout, manage.ViewUser(u))
+				}
+				phone := u.Phone
+				if phone != "" && u.PhoneVerified {
+					phone += " (verified)"
+				} else if phone != "" {
+					phone += " (not verified)"
+				}
+				pw := "set"
+				if u.PasswordHash == "" {
+					pw = "not set (`idp user set-password " + u.Username + "`)"
+				}
+				t := newTable(c.stdout, "username:", u.Username)
+				t.row("id:", u.ID)
+				t.row("email:", u.Email)
+				t.row("name:", u.Name)
+				t.row("phone:", phone)
+				t.row("password:", pw)
+				t.row("status:", userStatus(u))
+				t.row("created:", formatTime(u.CreatedAt))
+				t.row("updated:", formatTime(u.UpdatedAt))
+				return t.flush()
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
+	return cmd
+}
+
+func userStatus(u *storage.User) string {
+	switch {
+	case u.Disabled:
+		return "disabled"
+	case u.PasswordHash == "":
+		return "no password"
+	}
+	return "active"
+}
