@@ -1,0 +1,464 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/templates"
+)
+
+// handleAuthorize checks what the library would otherwise answer with a
+// plain-text error or a redirect: an unknown client or an unregistered
+// redirect URI gets the provider's 400 page (never a redirect), and PKCE is
+// S256 only and required for public clients. Then the library takes over.
+func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read. Go back to your portal and try again.", err)
+		return
+	}
+	c, err := s.clientByID(r.Context(), r.Form.Get("client_id"))
+	if errors.Is(err, storage.ErrNotFound) {
+		s.errorPage(w, r, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is not registered with this sign-in service. Contact the application's support.", err)
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	redirectURI := r.Form.Get("redirect_uri")
+	if !slices.Contains(c.c.RedirectURIs, redirectURI) {
+		s.errorPage(w, r, http.StatusBadRequest, "Invalid return address",
+			"The application asked to send you back to an address it has not registered. For your safety you were not sent there. Contact the application's support.",
+			errors.New("unregistered redirect_uri"))
+		return
+	}
+	challenge, method := r.Form.Get("code_challenge"), r.Form.Get("code_challenge_method")
+	var pkceErr error
+	switch {
+	case challenge != "" && method != string(oidc.CodeChallengeMethodS256):
+		pkceErr = oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	case challenge == "" && c.c.Public:
+		pkceErr = oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients")
+	}
+	if pkceErr != nil {
+		op.AuthRequestError(w, r, &oidc.AuthRequest{
+			RedirectURI:  redirectURI,
+			State:        r.Form.Get("state"),
+			ResponseType: oidc.ResponseType(r.Form.Get("response_type")),
+			ResponseMode: oidc.ResponseMode(r.Form.Get("response_mode")),
+		}, pkceErr, s.provider)
+		return
+	}
+	s.provider.ServeHTTP(w, r)
+}
+
+// handleCallback lets the library issue the code only to the browser the
+// login is bound to.
+func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
+	l, err := s.authRequests.get(r.Context(), r.URL.Query().Get("id"))
+	if err != nil {
+		s.loginFailed(w, r, "", err)
+		return
+	}
+	if l.Browser == "" || l.Browser != browserBinding(s.browserID(w, r, false)) {
+		s.wrongBrowser(w, r, l)
+		return
+	}
+	s.provider.ServeHTTP(w, r)
+}
+
+// handleLogin is the dispatcher: it binds the login to this browser and
+// shows the page of the step the login is at, moving it on where no input
+// is needed (an existing session, consent already given).
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	l, err := s.authRequests.get(ctx, r.URL.Query().Get("id"))
+	if err != nil {
+		s.loginFailed(w, r, r.URL.Query().Get("client_id"), err)
+		return
+	}
+	browser := s.browserID(w, r, true)
+	if l.Browser == "" {
+		l.Browser = browserBinding(browser)
+		if err := s.authRequests.update(ctx, l); err != nil {
+			s.loginFailed(w, r, l.ClientID, err)
+			return
+		}
+	} else if l.Browser != browserBinding(browser) {
+		s.wrongBrowser(w, r, l)
+		return
+	}
+	c, err := s.clientByID(ctx, l.ClientID)
+	if err != nil {
+		s.loginFailed(w, r, "", err)
+		return
+	}
+
+	for range 4 { // each pass moves the login one step on, or returns
+		switch l.Step {
+		case stepPassword:
+			sess, err := s.currentSession(ctx, r)
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			if u := s.sessionUser(ctx, sess, l); u != nil {
+				l.UserID, l.Username, l.AuthTime, l.AMR, l.ACR = u.ID, u.Username, sess.AuthTime, sess.AMR, sess.ACR
+				if !s.advance(w, r, l, c) {
+					return
+				}
+				continue
+			}
+			if l.hasPrompt(oidc.PromptNone) {
+				s.abort(w, r, l, oidc.ErrLoginRequired())
+				return
+			}
+			s.showLogin(w, r, l, c, browser, http.StatusOK, "", l.LoginHint)
+			return
+		case stepConsent:
+			if l.hasPrompt(oidc.PromptNone) {
+				s.abort(w, r, l, errConsentRequired())
+				return
+			}
+			s.showConsent(w, r, l, c, browser)
+			return
+		case stepDone:
+			http.Redirect(w, r, s.cfg.Issuer+"/authorize/callback?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+			return
+		default:
+			s.loginFailed(w, r, l.ClientID, errors.New("unknown login step "+l.Step))
+			return
+		}
+	}
+	s.serverError(w, r, errors.New("login did not settle"))
+}
+
+// sessionUser returns the session's user when the session may stand in
+// for the password in this login: not past max_age (prompt=login arrives as
+// max_age=0), matching login_hint, and the user still enabled.
+func (s *Server) sessionUser(ctx context.Context, sess *Session, l *loaded) *storage.User {
+	if sess == nil {
+		return nil
+	}
+	if l.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*l.MaxAge)*time.Second {
+		return nil
+	}
+	u, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil || u.Disabled {
+		return nil
+	}
+	if l.LoginHint != "" && !strings.EqualFold(l.LoginHint, u.Username) && !strings.EqualFold(l.LoginHint, u.Email) {
+		return nil
+	}
+	return u
+}
+
+// advance moves an authenticated login to its next step (the second factor
+// goes here in a later issue, then consent) and stores it. It reports false
+// when it has answered the request itself.
+func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *client) bool {
+	ctx := r.Context()
+	l.Step = stepDone
+	if !c.c.FirstParty {
+		granted, err := s.store.ConsentedScopes(ctx, l.UserID, l.ClientID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return false
+		}
+		if l.hasPrompt(oidc.PromptConsent) || !allIn(l.Scopes, granted) {
+			l.Step = stepConsent
+		}
+	}
+	if err := s.authRequests.update(ctx, l); err != nil {
+		s.loginFailed(w, r, l.ClientID, err)
+		return false
+	}
+	if l.Step == stepDone {
+		s.loginSucceeded(ctx, r, l)
+	}
+	return true
+}
+
+func (s *Server) loginSucceeded(ctx context.Context, r *http.Request, l *loaded) {
+	s.audit(ctx, r, storage.AuditEvent{Type: "login.succeeded", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		Result: "success", Details: map[string]string{"amr": strings.Join(l.AMR, " "), "acr": l.ACR}})
+}
+
+func allIn(want, have []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// abort ends the login and sends the error back to the portal.
+func (s *Server) abort(w http.ResponseWriter, r *http.Request, l *loaded, e *oidc.Error) {
+	if err := s.authRequests.delete(r.Context(), l.ID); err != nil {
+		slog.ErrorContext(r.Context(), "deleting pending login failed", "error", err)
+	}
+	op.AuthRequestError(w, r, l.AuthRequest, e, s.provider)
+}
+
+func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string, status int, msg, username string) {
+	s.render(w, r, status, templates.LoginPage{
+		Base:          templates.Base{Title: "Log in", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
+		Action:        "/login/password",
+		AuthRequestID: l.ID,
+		ClientName:    clientName(c.c),
+		Username:      username,
+	})
+}
+
+var scopeDescriptions = map[string]string{
+	oidc.ScopeOpenID:        "Know who you are (your account identifier)",
+	oidc.ScopeProfile:       "See your name and username",
+	oidc.ScopeEmail:         "See your e-mail address",
+	oidc.ScopePhone:         "See your cell phone number",
+	oidc.ScopeOfflineAccess: "Stay signed in to your account when you are away",
+}
+
+func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string) {
+	var scopes []templates.Scope
+	for _, sc := range l.Scopes {
+		d, ok := scopeDescriptions[sc]
+		if !ok {
+			d = "Use the permission “" + sc + "”"
+		}
+		scopes = append(scopes, templates.Scope{Name: sc, Description: d})
+	}
+	s.render(w, r, http.StatusOK, templates.ConsentPage{
+		Base:          templates.Base{Title: "Allow access", CSRFToken: s.csrfToken(browser, "login:"+l.ID)},
+		Action:        "/login/consent",
+		AuthRequestID: l.ID,
+		ClientName:    clientName(c.c),
+		Username:      l.Username,
+		Scopes:        scopes,
+	})
+}
+
+// stepForm loads the login a step's form posts to and checks that it is
+// this browser's, that the CSRF token is right and that the login is at
+// step. It answers the request itself when it returns nil.
+func (s *Server) stepForm(w http.ResponseWriter, r *http.Request, step string) (*loaded, *client) {
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The form could not be read. Go back and try again.", err)
+		return nil, nil
+	}
+	id := r.PostForm.Get("id")
+	if !s.checkCSRF(r, "login:"+id) {
+		s.forbidden(w, r)
+		return nil, nil
+	}
+	l, err := s.authRequests.get(r.Context(), id)
+	if err != nil {
+		s.loginFailed(w, r, "", err)
+		return nil, nil
+	}
+	if l.Browser != browserBinding(s.browserID(w, r, false)) {
+		s.wrongBrowser(w, r, l)
+		return nil, nil
+	}
+	if l.Step != step {
+		// A stale tab or a replayed form: show the step the login is at.
+		http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+		return nil, nil
+	}
+	c, err := s.clientByID(r.Context(), l.ClientID)
+	if err != nil {
+		s.loginFailed(w, r, "", err)
+		return nil, nil
+	}
+	return l, c
+}
+
+// The one message for an unknown username and a wrong password.
+const msgBadCredentials = "The username or password is incorrect."
+
+func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
+	l, c := s.stepForm(w, r, stepPassword)
+	if l == nil {
+		return
+	}
+	ctx := r.Context()
+	browser := s.browserID(w, r, false)
+	username := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
+	pw := r.PostForm.Get("password")
+	if username == "" || pw == "" {
+		s.showLogin(w, r, l, c, browser, http.StatusBadRequest, "Enter your username and password.", username)
+		return
+	}
+	u, ok, err := s.checkPassword(ctx, username, pw)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !ok {
+		ev := storage.AuditEvent{Type: "login.failed", Username: username, ClientID: l.ClientID, Result: "failure",
+			Details: map[string]string{"factor": "password"}}
+		if u != nil {
+			ev.UserID = u.ID
+		}
+		if s.failed(w, r, l, ev) {
+			s.showLogin(w, r, l, c, browser, http.StatusUnauthorized, msgBadCredentials, username)
+		}
+		return
+	}
+	l.UserID, l.Username, l.AuthTime = u.ID, u.Username, s.now()
+	l.AMR, l.ACR = []string{"pwd"}, acrPassword
+	if err := s.startSession(ctx, w, r, &Session{UserID: u.ID, AuthTime: l.AuthTime, AMR: l.AMR, ACR: l.ACR}); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !s.advance(w, r, l, c) {
+		return
+	}
+	http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+}
+
+// checkPassword verifies a username and password at the same cost whether
+// or not the user exists; a disabled user fails like a wrong password. It
+// returns the user when one exists, and upgrades an old hash.
+func (s *Server) checkPassword(ctx context.Context, username, pw string) (*storage.User, bool, error) {
+	if len(pw) > 1024 {
+		pw = pw[:1024] // bounded cost; such a password cannot match (see manage)
+	}
+	u, err := s.store.UserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, s.hasher.VerifyUnknownUser(ctx, pw)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, pw)
+	if err != nil {
+		return u, false, err
+	}
+	if !ok || u.Disabled {
+		return u, false, nil
+	}
+	if rehash {
+		if h, err := s.hasher.Hash(ctx, pw); err == nil {
+			if err := s.store.SetPasswordHash(ctx, u.ID, h, s.now()); err != nil {
+				slog.ErrorContext(ctx, "upgrading a password hash failed", "user_id", u.ID, "error", err)
+			}
+		}
+	}
+	return u, true, nil
+}
+
+// failed is the one place where a failed check of any factor in a login is
+// counted: it audits it and, past maxFailuresPerLogin, ends the login. It
+// reports whether the caller should show its form again.
+func (s *Server) failed(w http.ResponseWriter, r *http.Request, l *loaded, ev storage.AuditEvent) bool {
+	ctx := r.Context()
+	s.audit(ctx, r, ev)
+	l.Failures++
+	if l.Failures >= maxFailuresPerLogin {
+		if err := s.authRequests.delete(ctx, l.ID); err != nil {
+			slog.ErrorContext(ctx, "deleting pending login failed", "error", err)
+		}
+		s.startOver(w, r, l.ClientID, http.StatusTooManyRequests, "Too many attempts",
+			"There were too many failed attempts in this login.")
+		return false
+	}
+	if err := s.authRequests.update(ctx, l); err != nil {
+		s.loginFailed(w, r, l.ClientID, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+	l, c := s.stepForm(w, r, stepConsent)
+	if l == nil {
+		return
+	}
+	ctx := r.Context()
+	switch r.PostForm.Get("decision") {
+	case "allow":
+		granted, err := s.store.ConsentedScopes(ctx, l.UserID, l.ClientID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		for _, sc := range l.Scopes {
+			if !slices.Contains(granted, sc) {
+				granted = append(granted, sc)
+			}
+		}
+		if err := s.store.GrantConsent(ctx, l.UserID, l.ClientID, granted, s.now()); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		s.audit(ctx, r, storage.AuditEvent{Type: "consent.granted", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+			Result: "success", Details: map[string]string{"scopes": strings.Join(l.Scopes, " ")}})
+		l.Step = stepDone
+		if err := s.authRequests.update(ctx, l); err != nil {
+			s.loginFailed(w, r, l.ClientID, err)
+			return
+		}
+		s.loginSucceeded(ctx, r, l)
+		http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+	case "deny":
+		s.audit(ctx, r, storage.AuditEvent{Type: "consent.denied", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID, Result: "failure"})
+		s.abort(w, r, l, oidc.ErrAccessDenied().WithDescription("the user denied access"))
+	default:
+		s.showConsent(w, r, l, c, s.browserID(w, r, false))
+	}
+}
+
+// loginFailed answers for a login that cannot go on: expired, unknown, or
+// changed under our feet.
+func (s *Server) loginFailed(w http.ResponseWriter, r *http.Request, clientID string, err error) {
+	switch {
+	case errors.Is(err, errLoginExpired):
+		s.startOver(w, r, clientID, http.StatusBadRequest, "Your login took too long",
+			"Your login took too long and has expired.")
+	case errors.Is(err, errLoginChanged):
+		s.startOver(w, r, clientID, http.StatusConflict, "This login moved on",
+			"This login was continued in another window.")
+	case errors.Is(err, storage.ErrNotFound):
+		s.errorPage(w, r, http.StatusBadRequest, "Unknown application",
+			"The application that sent you here is no longer registered with this sign-in service.", err)
+	default:
+		s.serverError(w, r, err)
+	}
+}
+
+// startOver shows why the login ended and leads back to the portal.
+func (s *Server) startOver(w http.ResponseWriter, r *http.Request, clientID string, status int, heading, why string) {
+	page := templates.ErrorPage{Base: templates.Base{Title: heading}, Status: status, Heading: heading,
+		Message: why + " Go back to your portal and log in again."}
+	if clientID != "" {
+		if c, err := s.store.ClientByID(r.Context(), clientID); err == nil {
+			if link := portalLink(c); link != "" {
+				page.LinkURL, page.LinkText = link, "Back to "+clientName(c)
+			}
+		}
+	}
+	s.render(w, r, status, page)
+}
+
+func (s *Server) wrongBrowser(w http.ResponseWriter, r *http.Request, l *loaded) {
+	slog.InfoContext(r.Context(), "pending login used from another browser", "client_id", l.ClientID)
+	s.startOver(w, r, l.ClientID, http.StatusBadRequest, "Start again from your portal",
+		"This login was started in another browser or window.")
+}
+
+// errConsentRequired is OIDC's consent_required, which the library lacks.
+func errConsentRequired() *oidc.Error {
+	return &oidc.Error{ErrorType: "consent_required", Description: "the user has not consented to this client"}
+}

@@ -1,0 +1,359 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
+
+	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/password"
+	"github.com/hostportal/idp/secret"
+	"github.com/hostportal/idp/signing"
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/storage/pending"
+	"github.com/hostportal/idp/templates"
+)
+
+// Options are the server's dependencies.
+type Options struct {
+	Config  *config.Config
+	Store   storage.Store
+	Pending pending.Store
+	Keys    *secret.Keys
+	Signing *signing.Set
+	Hasher  *password.Hasher
+	Pages   *templates.Pages
+	// Now is the clock; time.Now when nil. Tests inject their own.
+	Now func() time.Time
+}
+
+// Server is the provider's HTTP handler.
+type Server struct {
+	cfg          *config.Config
+	store        storage.Store
+	pending      pending.Store
+	keys         *secret.Keys
+	signing      *signing.Set
+	hasher       *password.Hasher
+	pages        *templates.Pages
+	now          func() time.Time
+	authRequests authRequests
+	provider     *op.Provider
+	handler      http.Handler
+	discovery    []byte
+	cookies      cookieNames
+	origins      originCache
+}
+
+// maxFailuresPerLogin ends a pending login after this many failed checks
+// of any factor; the user starts over from the portal.
+const maxFailuresPerLogin = 5
+
+// New builds the server.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Store == nil || o.Pending == nil || o.Keys == nil || o.Signing == nil || o.Hasher == nil || o.Pages == nil {
+		return nil, errors.New("idp: every dependency in Options must be set")
+	}
+	s := &Server{
+		cfg: o.Config, store: o.Store, pending: o.Pending, keys: o.Keys, signing: o.Signing,
+		hasher: o.Hasher, pages: o.Pages, now: o.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.authRequests = authRequests{store: s.pending, now: s.now}
+	s.cookies = newCookieNames(strings.HasPrefix(s.cfg.Issuer, "https://"))
+	s.origins = originCache{store: s.store, now: s.now}
+
+	opts := []op.Option{
+		op.WithCrypto(accessTokenCrypto{keys: s.keys}),
+		// The library's default CORS policy reflects any origin with
+		// credentials; only registered portals' origins are allowed here.
+		op.WithCORSOptions(&cors.Options{
+			AllowOriginFunc:  s.origins.allowed,
+			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
+			AllowCredentials: false,
+		}),
+	}
+	if !strings.HasPrefix(s.cfg.Issuer, "https://") {
+		opts = append(opts, op.WithAllowInsecure())
+	}
+	provider, err := op.NewProvider(&op.Config{
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		GrantTypeRefreshToken:    true,
+		DefaultLogoutRedirectURI: "/logged-out",
+		SupportedUILocales:       []language.Tag{language.English},
+		SupportedScopes:          standardScopes,
+	}, oidcStorage{s}, op.StaticIssuer(s.cfg.Issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("idp: creating the OpenID provider: %w", err)
+	}
+	s.provider = provider
+	if err := s.buildDiscovery(); err != nil {
+		return nil, err
+	}
+
+	mux := http.NewServeMux()
+	s.Mount(mux)
+	mux.Handle("/", provider)
+	s.handler = securityHeaders(strings.HasPrefix(s.cfg.Issuer, "https://"),
+		op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(mux))
+	return s, nil
+}
+
+// Mount registers the provider's own routes; the library serves the rest
+// (token, userinfo, keys, introspection, revocation).
+func (s *Server) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /authorize", s.handleAuthorize)
+	mux.HandleFunc("POST /authorize", s.handleAuthorize)
+	mux.HandleFunc("/authorize/callback", s.handleCallback)
+	mux.HandleFunc("GET /login", s.handleLogin)
+	mux.HandleFunc("POST /login/password", s.handlePassword)
+	mux.HandleFunc("POST /login/consent", s.handleConsent)
+	mux.HandleFunc("GET /end_session", s.handleEndSession)
+	mux.HandleFunc("POST /end_session", s.handleEndSession)
+	mux.HandleFunc("POST /logout", s.handleLogout)
+	mux.HandleFunc("GET /logged-out", s.handleLoggedOut)
+	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", templates.Static()))
+	mux.HandleFunc("GET /{$}", s.handleHome)
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// securityHeaders sets the headers every response carries. No page has
+// inline script or style, so the policy can be strict.
+func securityHeaders(https bool, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) buildDiscovery() error {
+	ctx := op.ContextWithIssuer(context.Background(), s.cfg.Issuer)
+	d := op.CreateDiscoveryConfig(ctx, s.provider, oidcStorage{s})
+	// Only what is really offered: the code flow, refresh and client
+	// credentials; no implicit flow, no JWT-profile grant.
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials}
+	d.ACRValuesSupported = []string{acrPassword, acrMFA}
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.RequestParameterSupported = false
+	raw, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	s.discovery = raw
+	return nil
+}
+
+// acr values (SPEC.md): password only, or a second factor too.
+const (
+	acrPassword = "pwd"
+	acrMFA      = "mfa"
+)
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	w.Write(s.discovery)
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if err := s.pending.Ping(ctx); err != nil {
+		return fmt.Errorf("pending-login store: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.ready(r.Context()); err != nil {
+		slog.WarnContext(r.Context(), "not ready", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, templates.MessagePage{
+		Base:    templates.Base{Title: "Sign-in service"},
+		Heading: "Sign-in service",
+		Message: "This service signs you in to your portal. Open your portal and choose Log In.",
+	})
+}
+
+// clientByID loads a relying party.
+func (s *Server) clientByID(ctx context.Context, id string) (*client, error) {
+	if id == "" || len(id) > 256 {
+		return nil, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
+	}
+	c, err := s.store.ClientByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(c, s.cfg.Issuer+"/login", s.cfg.Tokens.IDTokenLifetime), nil
+}
+
+// render writes a page; a template failure is logged (the page was not
+// written, so a plain error can still be).
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page templates.Page) {
+	if err := s.pages.Render(w, status, page); err != nil {
+		slog.ErrorContext(r.Context(), "rendering page failed", "error", err)
+		http.Error(w, "Something went wrong. Please try again.", http.StatusInternalServerError)
+	}
+}
+
+// errorPage shows a fixed, user-safe sentence; details go to the log only.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, heading, message string, cause error) {
+	if cause != nil {
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		slog.Log(r.Context(), level, "request failed", "path", r.URL.Path, "status", status, "error", cause)
+	}
+	s.render(w, r, status, templates.ErrorPage{
+		Base:    templates.Base{Title: heading},
+		Status:  status,
+		Heading: heading,
+		Message: message,
+	})
+}
+
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, password.ErrBusy) {
+		w.Header().Set("Retry-After", "5")
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Too busy", "The service is very busy right now. Please try again in a few seconds.", err)
+		return
+	}
+	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Please try again in a moment.", err)
+}
+
+// portalLink is where "back to the portal" goes: the origin of the
+// client's first redirect URI.
+func portalLink(c *storage.Client) string {
+	if c == nil || len(c.RedirectURIs) == 0 {
+		return ""
+	}
+	u, err := url.Parse(c.RedirectURIs[0])
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + "/"
+}
+
+func clientName(c *storage.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+// clientIP is the caller's address (proxies are not trusted yet).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// audit writes a security event to the audit log and to the log. Failing
+// to write it is logged, not fatal for the user's request.
+func (s *Server) audit(ctx context.Context, r *http.Request, e storage.AuditEvent) {
+	e.Time = s.now()
+	if e.Actor == "" {
+		e.Actor = "user"
+	}
+	if r != nil {
+		e.IP = clientIP(r)
+		e.UserAgent = r.UserAgent()
+	}
+	if err := s.store.AppendAudit(ctx, &e); err != nil {
+		slog.ErrorContext(ctx, "writing audit event failed", "type", e.Type, "error", err)
+	}
+	slog.InfoContext(ctx, "audit", "type", e.Type, "result", e.Result, "user_id", e.UserID, "username", e.Username,
+		"client_id", e.ClientID, "ip", e.IP, "details", e.Details)
+}
+
+func (s *Server) refreshTokenReused(ctx context.Context, familyID, userID, clientID string) {
+	if err := s.store.RevokeRefreshTokenFamily(ctx, familyID, s.now()); err != nil {
+		slog.ErrorContext(ctx, "revoking a reused refresh token's family failed", "error", err)
+	}
+	s.audit(ctx, nil, storage.AuditEvent{Type: "token.refresh_reused", Actor: "system", UserID: userID, ClientID: clientID,
+		Result: "failure", Details: map[string]string{"action": "revoked every refresh token of this login"}})
+}
+
+// originCache answers CORS checks from the registered redirect URIs'
+// origins, reread at most every 30 seconds.
+type originCache struct {
+	store storage.Clients
+	now   func() time.Time
+
+	mu      sync.Mutex
+	origins []string
+	loaded  time.Time
+}
+
+func (c *originCache) allowed(origin string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.now().Sub(c.loaded) > 30*time.Second {
+		clients, err := c.store.ListClients(context.Background())
+		if err != nil {
+			slog.Error("loading client origins for CORS failed", "error", err)
+			return slices.Contains(c.origins, origin)
+		}
+		var origins []string
+		for _, cl := range clients {
+			for _, raw := range cl.RedirectURIs {
+				if u, err := url.Parse(raw); err == nil && u.Host != "" {
+					origins = append(origins, u.Scheme+"://"+u.Host)
+				}
+			}
+		}
+		c.origins, c.loaded = origins, c.now()
+	}
+	return slices.Contains(c.origins, origin)
+}

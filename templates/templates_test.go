@@ -1,0 +1,509 @@
+package templates
+
+import (
+	"bytes"
+	"flag"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+const token = "csrf-TOKEN-123"
+
+// cases are the golden-file cases: at least one per page (checked by
+// TestEveryPageHasAGoldenCase), with the data a server would fill in.
+var cases = []struct {
+	name string
+	page Page
+}{
+	{"login", LoginPage{
+		Base:              Base{Title: "Log in", CSRFToken: token},
+		Action:            "/login",
+		AuthRequestID:     "ar_7f3k2",
+		ClientName:        "Client Portal",
+		ForgotPasswordURL: "https://portal.example.com/password/reset",
+	}},
+	{"login_failed", LoginPage{
+		Base:          Base{Title: "Log in", CSRFToken: token, Error: "Incorrect username or password."},
+		Action:        "/login",
+		AuthRequestID: "ar_7f3k2",
+		Username:      "jane.doe",
+	}},
+	{"consent", ConsentPage{
+		Base:          Base{Title: "Allow access", CSRFToken: token},
+		Action:        "/consent",
+		AuthRequestID: "ar_7f3k2",
+		ClientName:    "Billing Dashboard",
+		Username:      "jane.doe",
+		Scopes: []Scope{
+			{Name: "openid", Description: "Your user ID"},
+			{Name: "profile", Description: "Your name and username"},
+			{Name: "email", Description: "Your email address"},
+			{Name: "offline_access"},
+		},
+	}},
+	{"error", ErrorPage{
+		Base:     Base{Title: "Error"},
+		Status:   http.StatusBadRequest,
+		Heading:  "This sign-in link is not valid",
+		Message:  "The application that sent you here is not registered. Go back to it and try again.",
+		LinkURL:  "https://portal.example.com/",
+		LinkText: "Back to the Client Portal",
+	}},
+	{"logout", LogoutPage{
+		Base:       Base{Title: "Log out", CSRFToken: token},
+		Action:     "/logout",
+		ClientName: "Client Portal",
+		Hidden: []Hidden{
+			{Name: "state", Value: "s-123"},
+			{Name: "post_logout_redirect_uri", Value: "https://portal.example.com/bye?a=1&b=2"},
+		},
+	}},
+	{"message", MessagePage{
+		Base:     Base{Title: "Logged out", Notice: "Your session has ended on this device."},
+		Heading:  "You are logged out",
+		Message:  "You can close this page, or log in again.",
+		LinkURL:  "https://portal.example.com/",
+		LinkText: "Back to the Client Portal",
+	}},
+}
+
+func mustLoad(t *testing.T) *Pages {
+	t.Helper()
+	p, err := Load()
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return p
+}
+
+var assetVersion = regexp.MustCompile(`\?v=[0-9a-f]{12}`)
+
+// render renders page through Render and returns the body, with the asset
+// hashes replaced so the golden files do not change with every CSS edit.
+func render(t *testing.T, p *Pages, page Page) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := p.Render(rec, http.StatusOK, page); err != nil {
+		t.Fatalf("Render(%T): %v", page, err)
+	}
+	return assetVersion.ReplaceAllString(rec.Body.String(), "?v=HASH")
+}
+
+func renderAll(t *testing.T) map[string]string {
+	t.Helper()
+	p := mustLoad(t)
+	out := make(map[string]string, len(cases))
+	for _, c := range cases {
+		out[c.name] = render(t, p, c.page)
+	}
+	return out
+}
+
+func TestLoad(t *testing.T) {
+	p := mustLoad(t)
+	for _, page := range required {
+		if p.pages[page.templateName()] == nil {
+			t.Errorf("page %q not loaded", page.templateName())
+		}
+	}
+}
+
+// embedded copies the embedded files into a MapFS that a test may break.
+func embedded(t *testing.T) fstest.MapFS {
+	t.Helper()
+	m := fstest.MapFS{}
+	err := fs.WalkDir(files, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(files, p)
+		m[p] = &fstest.MapFile{Data: b}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestLoadRefusesBrokenPages(t *testing.T) {
+	if _, err := load(embedded(t)); err != nil {
+		t.Fatalf("load(copy of embedded files): %v", err)
+	}
+	tests := []struct {
+		name    string
+		breakFS func(fstest.MapFS)
+		want    []string
+	}{
+		{"missing page", func(m fstest.MapFS) { delete(m, "pages/consent.html") }, []string{`"consent"`}},
+		{"two missing pages", func(m fstest.MapFS) {
+			delete(m, "pages/login.html")
+			delete(m, "pages/logout.html")
+		}, []string{`"login"`, `"logout"`}},
+		{"parse error", func(m fstest.MapFS) {
+			m["pages/message.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{.Heading{{end}}`)}
+		}, []string{`"message"`}},
+		{"no content", func(m fstest.MapFS) {
+			m["pages/error.html"] = &fstest.MapFile{Data: []byte(`{{define "heading"}}x{{end}}`)}
+		}, []string{`"error"`, `"content"`}},
+		{"misspelt field", func(m fstest.MapFS) {
+			m["pages/login.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}{{.UserName}}{{end}}`)}
+		}, []string{`"login"`, "UserName"}},
+		{"unknown asset", func(m fstest.MapFS) {
+			m["pages/logout.html"] = &fstest.MapFile{Data: []byte(`{{define "content"}}<img src="{{static "nope.png"}}">{{end}}`)}
+		}, []string{`"logout"`, "nope.png"}},
+		{"missing layout", func(m fstest.MapFS) { delete(m, "layout.html") }, []string{"layout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := embedded(t)
+			tt.breakFS(m)
+			p, err := load(m)
+			if err == nil {
+				t.Fatalf("load succeeded (%d pages), want an error", len(p.pages))
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %s", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestEveryPageHasAGoldenCase(t *testing.T) {
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.page.templateName()] = true
+	}
+	for _, page := range required {
+		if !covered[page.templateName()] {
+			t.Errorf("page %q has no golden-file case", page.templateName())
+		}
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for name, got := range renderAll(t) {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (run go test ./templates -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the rendered page (run go test ./templates -update if intended)\n--- got ---\n%s", file, got)
+			}
+		})
+	}
+}
+
+func TestStableLabelsAndButtons(t *testing.T) {
+	out := renderAll(t)
+	tests := []struct {
+		page string
+		want []string
+	}{
+		{"login", []string{
+			`<label for="username">Username</label>`,
+			`id="username"`,
+			`name="username"`,
+			`autocomplete="username"`,
+			`<label for="password">Password</label>`,
+			`<input type="password" name="password" id="password" autocomplete="current-password" required`,
+			`<button type="submit" class="button button-primary">Log In</button>`,
+			`<input type="hidden" name="id" value="ar_7f3k2">`,
+			`<a href="https://portal.example.com/password/reset">Forgot Password?</a>`,
+			`to continue to <strong>Client Portal</strong>`,
+		}},
+		{"consent", []string{
+			`Billing Dashboard wants to access your account`,
+			`Signed in as <strong>jane.doe</strong>`,
+			`<button type="submit" name="decision" value="allow" class="button button-primary">Allow</button>`,
+			`<button type="submit" name="decision" value="deny" class="button button-secondary">Deny</button>`,
+			`<li>Your email address</li>`,
+			`<li>offline_access</li>`,
+			`<input type="hidden" name="id" value="ar_7f3k2">`,
+		}},
+		{"logout", []string{
+			`Log out of your account?`,
+			`<button type="submit" class="button button-primary">Log Out</button>`,
+			`<input type="hidden" name="state" value="s-123">`,
+			`<input type="hidden" name="post_logout_redirect_uri" value="https://portal.example.com/bye?a=1&amp;b=2">`,
+		}},
+		{"error", []string{
+			`This sign-in link is not valid`,
+			`Error 400`,
+			`<a href="https://portal.example.com/" class="button button-secondary">Back to the Client Portal</a>`,
+		}},
+		{"message", []string{
+			`<h1>You are logged out</h1>`,
+			`role="status">Your session has ended on this device.</div>`,
+		}},
+	}
+	for _, tt := range tests {
+		for _, w := range tt.want {
+			if !strings.Contains(out[tt.page], w) {
+				t.Errorf("page %s lacks %s", tt.page, w)
+			}
+		}
+	}
+	if strings.Contains(out["login_failed"], "Forgot Password?") {
+		t.Error("login without ForgotPasswordURL shows a Forgot Password? link")
+	}
+}
+
+var (
+	formRE    = regexp.MustCompile(`(?s)<form\b([^>]*)>(.*?)</form>`)
+	labelRE   = regexp.MustCompile(`<label for="([^"]+)">`)
+	inputRE   = regexp.MustCompile(`<input\b[^>]*>`)
+	autofocus = regexp.MustCompile(`<input\b[^>]*\bid="([^"]+)"[^>]*\bautofocus\b`)
+)
+
+func TestEveryFormPostsWithCSRFToken(t *testing.T) {
+	csrf := `<input type="hidden" name="csrf_token" value="` + token + `">`
+	for name, html := range renderAll(t) {
+		if n := strings.Count(html, "<form"); n != len(formRE.FindAllString(html, -1)) {
+			t.Errorf("%s: %d <form tags, not all closed", name, n)
+		}
+		for _, f := range formRE.FindAllStringSubmatch(html, -1) {
+			if !strings.Contains(f[1], `method="post"`) {
+				t.Errorf("%s: form without method=\"post\": <form%s>", name, f[1])
+			}
+			if strings.Count(f[2], csrf) != 1 {
+				t.Errorf("%s: form <form%s> lacks exactly one %s", name, f[1], csrf)
+			}
+		}
+	}
+}
+
+func TestLabelsPointAtFields(t *testing.T) {
+	for name, html := range renderAll(t) {
+		for _, m := range labelRE.FindAllStringSubmatch(html, -1) {
+			if strings.Count(html, `id="`+m[1]+`"`) != 1 {
+				t.Errorf("%s: <label for=%q> matches no single element", name, m[1])
+			}
+		}
+		for _, in := range inputRE.FindAllString(html, -1) {
+			if strings.Contains(in, `type="hidden"`) {
+				continue
+			}
+			id := regexp.MustCompile(`\bid="([^"]+)"`).FindStringSubmatch(in)
+			if id == nil || !strings.Contains(html, `<label for="`+id[1]+`">`) {
+				t.Errorf("%s: input without a label: %s", name, in)
+			}
+		}
+	}
+}
+
+func TestLoginFocusAndErrorAssociation(t *testing.T) {
+	out := renderAll(t)
+	if got := autofocus.FindAllStringSubmatch(out["login"], -1); len(got) != 1 || got[0][1] != "username" {
+		t.Errorf("empty login form: autofocus on %v, want username only", got)
+	}
+	failed := out["login_failed"]
+	if got := autofocus.FindAllStringSubmatch(failed, -1); len(got) != 1 || got[0][1] != "password" {
+		t.Errorf("login with Username: autofocus on %v, want password only", got)
+	}
+	for _, w := range []string{
+		`<div class="alert alert-error" id="page-error" role="alert">Incorrect username or password.</div>`,
+		`value="jane.doe"`,
+	} {
+		if !strings.Contains(failed, w) {
+			t.Errorf("failed login lacks %s", w)
+		}
+	}
+	if n := strings.Count(failed, `aria-describedby="page-error"`); n != 2 {
+		t.Errorf("failed login: %d fields described by the error, want 2", n)
+	}
+	if strings.Contains(out["login"], "page-error") {
+		t.Error("login without Error refers to page-error")
+	}
+}
+
+func TestNoScriptNoInlineStyle(t *testing.T) {
+	forbidden := regexp.MustCompile(`(?i)<script|<style|\sstyle=|\son[a-z]+=|javascript:`)
+	for name, html := range renderAll(t) {
+		if m := forbidden.FindString(html); m != "" {
+			t.Errorf("%s contains %q: the Content-Security-Policy would block it", name, m)
+		}
+		for _, w := range []string{`<html lang="en">`, `<meta name="viewport"`, `<link rel="stylesheet" href="/static/style.css?v=HASH">`} {
+			if !strings.Contains(html, w) {
+				t.Errorf("%s lacks %s", name, w)
+			}
+		}
+	}
+}
+
+func TestUserDataIsEscaped(t *testing.T) {
+	p := mustLoad(t)
+	evil := `<script>alert(1)</script>`
+	pages := []Page{
+		LoginPage{
+			Base:              Base{Title: evil, CSRFToken: `"><script>x</script>`, Error: evil},
+			Action:            `javascript:alert(1)`,
+			AuthRequestID:     `"><script>`,
+			ClientName:        `"><img src=x onerror=alert(1)>`,
+			Username:          evil,
+			ForgotPasswordURL: "javascript:alert(1)",
+		},
+		ConsentPage{Base: Base{Notice: evil}, ClientName: evil, Username: evil, Scopes: []Scope{{Name: evil}, {Description: evil}}},
+		ErrorPage{Heading: evil, Message: evil, LinkURL: "javascript:alert(1)", LinkText: evil},
+		LogoutPage{ClientName: evil, Hidden: []Hidden{{Name: `"><script>`, Value: evil}}},
+		MessagePage{Heading: evil, Message: evil, LinkURL: "JaVaScRiPt:alert(1)", LinkText: evil},
+	}
+	forbidden := regexp.MustCompile(`(?i)<script|<img src=x|javascript:`)
+	for _, page := range pages {
+		html := render(t, p, page)
+		if m := forbidden.FindString(html); m != "" {
+			t.Errorf("%T: user data came out unescaped: %q", page, m)
+		}
+		if !strings.Contains(html, "&lt;script&gt;") {
+			t.Errorf("%T: escaped user data missing", page)
+		}
+	}
+}
+
+func TestRenderHeaders(t *testing.T) {
+	p := mustLoad(t)
+	rec := httptest.NewRecorder()
+	if err := p.Render(rec, http.StatusBadRequest, ErrorPage{Heading: "Bad request"}); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", rec.Code)
+	}
+	for k, v := range map[string]string{"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"} {
+		if got := rec.Header().Get(k); got != v {
+			t.Errorf("%s: %q, want %q", k, got, v)
+		}
+	}
+}
+
+// brokenPage names a template that fails halfway through rendering.
+type brokenPage struct{ Base }
+
+func (brokenPage) templateName() string { return "broken" }
+
+func TestRenderWritesNothingOnError(t *testing.T) {
+	p := mustLoad(t)
+	p.pages["broken"] = template.Must(template.New("layout").Parse(
+		`{{define "layout"}}<!doctype html><p>half a page{{.NoSuchField}}</p>{{end}}`))
+	for _, page := range []Page{brokenPage{}, nil, unknownPage{}} {
+		rec := httptest.NewRecorder()
+		if err := p.Render(rec, http.StatusOK, page); err == nil {
+			t.Errorf("Render(%T) succeeded, want an error", page)
+		}
+		if rec.Body.Len() != 0 || len(rec.Header()) != 0 || rec.Result().Header.Get("Content-Type") != "" {
+			t.Errorf("Render(%T) wrote %q with headers %v", page, rec.Body, rec.Header())
+		}
+		// Nothing written means the caller can still send an error.
+		http.Error(rec, "Internal Server Error", http.StatusInternalServerError)
+		if rec.Code != http.StatusInternalServerError {
+			t.Errorf("after a failed Render(%T) the status is %d", page, rec.Code)
+		}
+	}
+}
+
+type unknownPage struct{}
+
+func (unknownPage) templateName() string { return "no-such-page" }
+
+func staticServer(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle(StaticPath, http.StripPrefix(StaticPath, Static()))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatic(t *testing.T) {
+	srv := staticServer(t)
+	tests := []struct {
+		method, path string
+		status       int
+		contentType  string
+	}{
+		{"GET", "/static/style.css", 200, "text/css; charset=utf-8"},
+		{"GET", "/static/style.css?v=0123456789ab", 200, "text/css; charset=utf-8"},
+		{"HEAD", "/static/logo.svg", 200, "image/svg+xml"},
+		{"GET", "/static/", 404, ""},
+		{"GET", "/static/nope.css", 404, ""},
+		{"GET", "/static/../layout.html", 404, ""},
+		{"POST", "/static/style.css", 405, ""},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(tt.method, srv.URL+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		if _, err := body.ReadFrom(res.Body); err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.status {
+			t.Errorf("%s %s: status %d, want %d", tt.method, tt.path, res.StatusCode, tt.status)
+			continue
+		}
+		if tt.status != 200 {
+			continue
+		}
+		if got := res.Header.Get("Content-Type"); got != tt.contentType {
+			t.Errorf("%s %s: Content-Type %q, want %q", tt.method, tt.path, got, tt.contentType)
+		}
+		if got := res.Header.Get("Cache-Control"); !strings.Contains(got, "max-age=31536000") {
+			t.Errorf("%s %s: Cache-Control %q, want a long max-age", tt.method, tt.path, got)
+		}
+		if got := res.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options %q", tt.method, tt.path, got)
+		}
+		if tt.path == "/static/style.css" && !strings.Contains(body.String(), ".switch") {
+			t.Errorf("style.css served without its rules")
+		}
+	}
+}
+
+// Every asset a page links to must be served: a broken link would only
+// show as an unstyled page in a browser.
+func TestPagesLinkServedAssets(t *testing.T) {
+	srv := staticServer(t)
+	p := mustLoad(t)
+	link := regexp.MustCompile(`(?:href|src)="(/static/[^"]+)"`)
+	for _, c := range cases {
+		rec := httptest.NewRecorder()
+		if err := p.Render(rec, http.StatusOK, c.page); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(rec.Body.String(), -1) {
+			res, err := srv.Client().Get(srv.URL + m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				t.Errorf("%s links %s: status %d", c.name, m[1], res.StatusCode)
+			}
+		}
+	}
+}
