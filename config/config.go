@@ -207,13 +207,13 @@ func (c *Config) Validate() error {
 	} else {
 		c.issuerHost = u.Hostname()
 		switch {
-		case u.RawQuery != "" || u.Fragment != "":
+		case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.Issuer, "?#"):
 			bad("issuer", "must not have a query or fragment")
 		case u.Scheme == "http" && !IsLoopbackHost(c.issuerHost):
 			bad("issuer", "must use https unless the host is localhost or 127.0.0.1, got %q", c.Issuer)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("listen", "must be HOST:PORT such as 127.0.0.1:8080, got %q", c.Listen)
 	}
 	if c.DataDir == "" {
@@ -365,14 +365,15 @@ func (cl *ClientConfig) Validate() []error {
 }
 
 // ValidateClientID checks a client id: 1 to 128 characters of letters,
-// digits and - _ . : (it appears in URLs and logs).
+// digits and - _ . (it appears in URLs, logs and access tokens, where ':'
+// separates fields).
 func ValidateClientID(id string) error {
 	if id == "" || len(id) > 128 {
 		return errors.New("must be 1 to 128 characters")
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
-			return fmt.Errorf("%q has a character other than letters, digits and - _ . :", id)
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.", r)) {
+			return fmt.Errorf("%q has a character other than letters, digits and - _ .", id)
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -71,6 +72,11 @@ func Load(src Source) (*Config, error) {
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 		dc.ZeroFields = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			durationNeedsUnit,
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
 	})
 	if err != nil {
 		errs = append(errs, decodeErrors(err)...)
@@ -170,4 +176,19 @@ func FromEnvironment(file string) Source {
 		file = os.Getenv("IDP_CONFIG")
 	}
 	return Source{File: file, Environ: os.Environ()}
+}
+
+// durationNeedsUnit refuses a bare number for a duration key: YAML's 3600
+// would otherwise be 3600 nanoseconds, not the hour that was meant.
+func durationNeedsUnit(from, to reflect.Type, data any) (any, error) {
+	if to != reflect.TypeFor[time.Duration]() || from == to {
+		return data, nil
+	}
+	switch from.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return nil, fmt.Errorf("must be a duration with a unit, such as 1h or 30m, got the bare number %v", data)
+	}
+	return data, nil
 }
