@@ -26,6 +26,7 @@ type Keys struct {
 	aead      cipher.AEAD
 	cookieMAC []byte
 	csrfMAC   []byte
+	hashMAC   []byte
 }
 
 // NewKeys derives the purpose keys from the 32-byte secret_key.
@@ -48,7 +49,7 @@ func NewKeys(secretKey []byte) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Keys{aead: aead, cookieMAC: derive("cookie v1"), csrfMAC: derive("csrf v1")}, nil
+	return &Keys{aead: aead, cookieMAC: derive("cookie v1"), csrfMAC: derive("csrf v1"), hashMAC: derive("hash v1")}, nil
 }
 
 // Seal encrypts plaintext bound to ad (e.g. the user id or key id).
@@ -101,6 +102,13 @@ func (k *Keys) CSRFToken(binding, purpose string) string {
 // CheckCSRFToken reports whether token is the CSRF token for binding and purpose.
 func (k *Keys) CheckCSRFToken(binding, purpose, token string) bool {
 	return binding != "" && hmac.Equal([]byte(token), []byte(k.CSRFToken(binding, purpose)))
+}
+
+// Hash is a keyed hash (HMAC-SHA-256 under a key derived from secret_key)
+// of parts for purpose, for values stored to be compared later (recovery
+// codes): a copy of the database alone cannot be used to test guesses.
+func (k *Keys) Hash(purpose string, parts ...string) string {
+	return k.mac(k.hashMAC, append([]string{purpose}, parts...)...)
 }
 
 func (k *Keys) mac(key []byte, parts ...string) string {

@@ -208,6 +208,64 @@ type Audit interface {
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
 }
 
+// TOTP is a user's authenticator-app enrolment. Secret is sealed by the
+// caller (with the user id as associated data); the store never reads it.
+type TOTP struct {
+	UserID    string
+	Secret    []byte
+	LastStep  int64 // the last accepted time step: a code is never accepted twice
+	CreatedAt time.Time
+}
+
+// TOTPs stores authenticator-app enrolments (at most one per user).
+type TOTPs interface {
+	// SetTOTP stores t, replacing the user's enrolment if any (LastStep as given).
+	SetTOTP(ctx context.Context, t *TOTP) error
+	TOTPByUser(ctx context.Context, userID string) (*TOTP, error) // ErrNotFound if none
+	// AdvanceTOTPStep sets LastStep to step only if step is greater than the
+	// stored one, atomically, and reports whether it did: of two concurrent
+	// uses of one code exactly one gets true. ErrNotFound if no enrolment.
+	AdvanceTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	DeleteTOTP(ctx context.Context, userID string) error // no error if none
+}
+
+// RecoveryCodes stores the hashes of a user's one-time recovery codes.
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes deletes every code of the user and stores the new
+	// hashes, in one transaction.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes []string, now time.Time) error
+	// ConsumeRecoveryCode, in one transaction, deletes the user's unused code
+	// with that hash and stores replacementHash in its place. ErrNotFound when
+	// the user has no such code; of concurrent consumers of one code exactly
+	// one succeeds.
+	ConsumeRecoveryCode(ctx context.Context, userID, hash, replacementHash string, now time.Time) error
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
+	DeleteRecoveryCodes(ctx context.Context, userID string) error
+}
+
+// RememberedDevice is a browser that may skip the second factor for a user
+// until ExpiresAt. The device's token is stored only as its SHA-256 (hex).
+type RememberedDevice struct {
+	ID          string
+	UserID      string
+	TokenHash   string
+	Description string // e.g. "Chrome on Linux", from the user agent
+	CreatedAt   time.Time
+	LastUsedAt  time.Time
+	ExpiresAt   time.Time
+}
+
+// RememberedDevices stores remembered devices.
+type RememberedDevices interface {
+	CreateRememberedDevice(ctx context.Context, d *RememberedDevice) error
+	RememberedDeviceByHash(ctx context.Context, tokenHash string) (*RememberedDevice, error) // ErrNotFound
+	TouchRememberedDevice(ctx context.Context, id string, now time.Time) error               // sets LastUsedAt
+	ListRememberedDevices(ctx context.Context, userID string) ([]*RememberedDevice, error)   // newest first
+	// DeleteRememberedDevices forgets every device of the user.
+	DeleteRememberedDevices(ctx context.Context, userID string) (int64, error)
+	DeleteExpiredRememberedDevices(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Store is a whole durable store.
 type Store interface {
 	Users
@@ -217,6 +275,9 @@ type Store interface {
 	Consents
 	RevokedAccessTokens
 	Audit
+	TOTPs
+	RecoveryCodes
+	RememberedDevices
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -46,6 +46,14 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"AuditDefaultLimit", testAuditDefaultLimit},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteClientCascades", testDeleteClientCascades},
+		{"TOTP", testTOTP},
+		{"TOTPAdvanceStep", testTOTPAdvanceStep},
+		{"TOTPConcurrentAdvance", testTOTPConcurrentAdvance},
+		{"RecoveryCodes", testRecoveryCodes},
+		{"RecoveryCodeConcurrentConsume", testRecoveryCodeConcurrentConsume},
+		{"RecoveryCodesConcurrentReplace", testRecoveryCodesConcurrentReplace},
+		{"RememberedDevices", testRememberedDevices},
+		{"DeleteUserCascadesSecondFactors", testDeleteUserCascadesSecondFactors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
