@@ -16,12 +16,16 @@ import (
 	"github.com/hostportal/idp/storage/pending"
 )
 
-// Login steps, in order. A later issue adds the second factor between
-// password and consent.
+// Login steps, in order: password, then the second factor (or, when one
+// is required and the user has none, enrolment and the recovery codes to
+// keep), then consent, then done.
 const (
-	stepPassword = "password"
-	stepConsent  = "consent"
-	stepDone     = "done"
+	stepPassword     = "password"
+	stepSecondFactor = "second_factor"
+	stepEnrol        = "enrol"
+	stepShowCodes    = "show_codes" // new recovery codes (after enrolment or a used recovery code)
+	stepConsent      = "consent"
+	stepDone         = "done"
 )
 
 // AuthRequest is a pending login: the authorization request as the portal
@@ -46,9 +50,12 @@ type AuthRequest struct {
 	LoginHint           string                   `json:"login_hint,omitempty"`
 	ACRValues           []string                 `json:"acr_values,omitempty"`
 
-	// Browser is the hash of the browser id the login is bound to (set on
-	// the first visit of /login).
+	// Browser is the hash of the browser id the login is bound to (set by
+	// /authorize, which sets the browser cookie).
 	Browser string `json:"browser,omitempty"`
+	// HintSubject is the subject of a valid id_token_hint: a session of
+	// another user does not stand in for the password.
+	HintSubject string `json:"hint_subject,omitempty"`
 	// Step is the step the login is at.
 	Step string `json:"step"`
 	// UserID, AuthTime, AMR and ACR describe the authentication so far.
@@ -57,8 +64,19 @@ type AuthRequest struct {
 	AuthTime time.Time `json:"auth_time"`
 	AMR      []string  `json:"amr,omitempty"`
 	ACR      string    `json:"acr,omitempty"`
-	// Failures counts failed checks of any factor in this login.
-	Failures int `json:"failures,omitempty"`
+	// FreshAuth is set when a factor was checked in this login (rather than
+	// taken from the session): the session is then renewed.
+	FreshAuth bool `json:"fresh_auth,omitempty"`
+	// EnrolSecret is the TOTP secret of an enrolment in progress, sealed;
+	// nothing is saved for the user until a code proves it.
+	EnrolSecret []byte `json:"enrol_secret,omitempty"`
+	// Codes are recovery codes to show once (sealed JSON list); Replacement
+	// says it is the one code that replaced a used one.
+	Codes       []byte `json:"codes,omitempty"`
+	Replacement bool   `json:"replacement,omitempty"`
+	// ReturnTo is set for logins to the provider's own pages (the account
+	// pages): when done, the browser goes there instead of to a portal.
+	ReturnTo string `json:"return_to,omitempty"`
 	// CodeIssued is set when the library asked for the code, so that the
 	// callback cannot be replayed for a second code.
 	CodeIssued bool `json:"code_issued,omitempty"`

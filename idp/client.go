@@ -2,6 +2,7 @@ package idp
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -35,13 +36,20 @@ func (c *client) ClockSkew() time.Duration         { return 0 }
 // so no access token is written anywhere and they survive a restart.
 func (c *client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
 
-// ApplicationType: public clients are user-agent apps; the library then
-// refuses http redirect URIs unless DevMode says they are loopback ones.
+// ApplicationType: public clients with an app scheme or a loopback redirect
+// URI are native apps, other public clients browser apps. (The library lets
+// native apps vary the loopback port; handleAuthorize's exact match still
+// applies to every request.)
 func (c *client) ApplicationType() op.ApplicationType {
-	if c.c.Public {
-		return op.ApplicationTypeUserAgent
+	if !c.c.Public {
+		return op.ApplicationTypeWeb
 	}
-	return op.ApplicationTypeWeb
+	for _, u := range c.c.RedirectURIs {
+		if isLoopbackURL(u) || !strings.HasPrefix(u, "https://") {
+			return op.ApplicationTypeNative
+		}
+	}
+	return op.ApplicationTypeUserAgent
 }
 
 func (c *client) AuthMethod() oidc.AuthMethod {
@@ -97,4 +105,12 @@ func newClient(c *storage.Client, loginURL string, idTokenTTL time.Duration) *cl
 func isLoopbackURL(raw string) bool {
 	u, err := parseURL(raw)
 	return err == nil && u.Scheme == "http" && config.IsLoopbackHost(u.Hostname())
+}
+
+// name is what the pages call the relying party; empty for the provider's own pages.
+func (c *client) name() string {
+	if c == nil {
+		return ""
+	}
+	return clientName(c.c)
 }

@@ -3,7 +3,6 @@ package idp_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -637,7 +636,7 @@ func TestClientCredentialsIntrospectionRevocation(t *testing.T) {
 		if _, err := clientCredentials(env, "backend", svcSecret, "idp:other").Token(); err == nil {
 			t.Fatal("a scope the client does not hold was granted")
 		}
-		if _, err := clientCredentials(env, "portal", "x", "").Token(); err == nil {
+		if _, err := clientCredentials(env, "portal", r.conf.ClientSecret).Token(); err == nil {
 			t.Fatal("client_credentials for a client without the grant")
 		}
 
@@ -655,6 +654,8 @@ func TestClientCredentialsIntrospectionRevocation(t *testing.T) {
 			t.Fatal("revoked refresh token still works")
 		}
 		// Revoking a token of another client is refused.
+		f = r.start()
+		ut, _, _ = r.exchange(f, r.codeFrom(f, login(t, env, env.NewBrowser(), f, "alice", alicePassword)))
 		revokeStatus := postForm(t, env, "backend", svcSecret, "/revoke", url.Values{"token": {ut.AccessToken}})
 		if revokeStatus == http.StatusOK {
 			t.Fatal("a client revoked another client's token")
@@ -827,5 +828,3 @@ func equalJSON(got any, want []string) bool {
 	}
 	return true
 }
-
-var _ = errors.New

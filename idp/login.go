@@ -3,10 +3,12 @@ package idp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,14 +19,37 @@ import (
 	"github.com/hostportal/idp/templates"
 )
 
+// maxParamLength bounds each authorization request parameter (they are
+// kept in the pending login for its lifetime).
+const maxParamLength = 2048
+
+// browserContextKey carries the browser binding from handleAuthorize to
+// CreateAuthRequest.
+type browserContextKey struct{}
+
 // handleAuthorize checks what the library would otherwise answer with a
 // plain-text error or a redirect: an unknown client or an unregistered
-// redirect URI gets the provider's 400 page (never a redirect), and PKCE is
-// S256 only and required for public clients. Then the library takes over.
+// redirect URI gets the provider's 400 page (never a redirect), every
+// parameter appears once and is bounded, PKCE is S256 only and required
+// for public clients, and only the query response mode is offered. The new
+// pending login is bound to this browser from the start. Then the library
+// takes over.
 func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		s.errorPage(w, r, http.StatusMethodNotAllowed, "Invalid request", "The sign-in request could not be read. Go back to your portal and try again.", nil)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read. Go back to your portal and try again.", err)
 		return
+	}
+	for name, values := range r.Form {
+		if len(values) > 1 || len(values[0]) > maxParamLength {
+			s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The sign-in request could not be read. Go back to your portal and try again.",
+				fmt.Errorf("parameter %.40q repeated or too long", name))
+			return
+		}
 	}
 	c, err := s.clientByID(r.Context(), r.Form.Get("client_id"))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -43,30 +68,58 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			errors.New("unregistered redirect_uri"))
 		return
 	}
-	challenge, method := r.Form.Get("code_challenge"), r.Form.Get("code_challenge_method")
-	var pkceErr error
-	switch {
-	case challenge != "" && method != string(oidc.CodeChallengeMethodS256):
-		pkceErr = oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
-	case challenge == "" && c.c.Public:
-		pkceErr = oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients")
-	}
-	if pkceErr != nil {
+	if reqErr := checkAuthorizeParams(r, c); reqErr != nil {
 		op.AuthRequestError(w, r, &oidc.AuthRequest{
 			RedirectURI:  redirectURI,
 			State:        r.Form.Get("state"),
 			ResponseType: oidc.ResponseType(r.Form.Get("response_type")),
-			ResponseMode: oidc.ResponseMode(r.Form.Get("response_mode")),
-		}, pkceErr, s.provider)
+		}, reqErr, s.provider)
 		return
 	}
-	s.provider.ServeHTTP(w, r)
+	browser := browserBinding(s.browserID(w, r, true))
+	s.provider.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), browserContextKey{}, browser)))
 }
 
-// handleCallback lets the library issue the code only to the browser the
-// login is bound to.
+// checkAuthorizeParams refuses, with an error for the portal, what the
+// provider does not offer.
+func checkAuthorizeParams(r *http.Request, c *client) *oidc.Error {
+	challenge, method := r.Form.Get("code_challenge"), r.Form.Get("code_challenge_method")
+	switch {
+	case challenge != "" && method != string(oidc.CodeChallengeMethodS256):
+		return oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	case challenge == "" && c.c.Public:
+		return oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients")
+	}
+	if rm := r.Form.Get("response_mode"); rm != "" && rm != string(oidc.ResponseModeQuery) {
+		return oidc.ErrInvalidRequest().WithDescription("only response_mode=query is supported")
+	}
+	if ma := r.Form.Get("max_age"); ma != "" {
+		if _, err := strconv.ParseUint(ma, 10, 32); err != nil {
+			return oidc.ErrInvalidRequest().WithDescription("max_age must be a number of seconds")
+		}
+	}
+	if r.Form.Get("request") != "" || r.Form.Get("request_uri") != "" {
+		return oidc.ErrRequestNotSupported()
+	}
+	return nil
+}
+
+// handleCallback issues the code, only for a finished login and only to
+// the browser it is bound to. It does not hand the request to the library's
+// callback handler, which would read the login id from the request again
+// (a POST body could name another login than the one checked here).
 func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
-	l, err := s.authRequests.get(r.Context(), r.URL.Query().Get("id"))
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	ids := r.URL.Query()["id"]
+	if len(ids) != 1 {
+		s.loginFailed(w, r, "", errLoginExpired)
+		return
+	}
+	l, err := s.authRequests.get(r.Context(), ids[0])
 	if err != nil {
 		s.loginFailed(w, r, "", err)
 		return
@@ -75,12 +128,17 @@ func (s *Server) handleCallback(w http.ResponseWriter, r *http.Request) {
 		s.wrongBrowser(w, r, l)
 		return
 	}
-	s.provider.ServeHTTP(w, r)
+	if !l.Done() || l.ReturnTo != "" {
+		http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
+		return
+	}
+	op.AuthResponse(l.AuthRequest, s.provider, w, r)
 }
 
 // handleLogin is the dispatcher: it binds the login to this browser and
 // shows the page of the step the login is at, moving it on where no input
-// is needed (an existing session, consent already given).
+// is needed (an existing session, a remembered device, consent already
+// given).
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	l, err := s.authRequests.get(ctx, r.URL.Query().Get("id"))
@@ -99,49 +157,78 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.wrongBrowser(w, r, l)
 		return
 	}
-	c, err := s.clientByID(ctx, l.ClientID)
+	c, err := s.loginClient(ctx, l)
 	if err != nil {
 		s.loginFailed(w, r, "", err)
 		return
 	}
+	interactive := func() bool {
+		if l.hasPrompt(oidc.PromptNone) {
+			s.abort(w, r, l, oidc.ErrInteractionRequired())
+			return false
+		}
+		return true
+	}
 
-	for range 4 { // each pass moves the login one step on, or returns
-		switch l.Step {
-		case stepPassword:
-			sess, err := s.currentSession(ctx, r)
-			if err != nil {
-				s.serverError(w, r, err)
-				return
-			}
-			if u := s.sessionUser(ctx, sess, l); u != nil {
-				l.UserID, l.Username, l.AuthTime, l.AMR, l.ACR = u.ID, u.Username, sess.AuthTime, sess.AMR, sess.ACR
-				if !s.advance(w, r, l, c) {
-					return
-				}
-				continue
-			}
-			if l.hasPrompt(oidc.PromptNone) {
-				s.abort(w, r, l, oidc.ErrLoginRequired())
-				return
-			}
-			s.showLogin(w, r, l, c, browser, http.StatusOK, "", l.LoginHint)
-			return
-		case stepConsent:
-			if l.hasPrompt(oidc.PromptNone) {
-				s.abort(w, r, l, errConsentRequired())
-				return
-			}
-			s.showConsent(w, r, l, c, browser)
-			return
-		case stepDone:
-			http.Redirect(w, r, s.cfg.Issuer+"/authorize/callback?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
-			return
-		default:
-			s.loginFailed(w, r, l.ClientID, errors.New("unknown login step "+l.Step))
+	switch l.Step {
+	case stepPassword:
+		sess, err := s.currentSession(ctx, r)
+		if err != nil {
+			s.serverError(w, r, err)
 			return
 		}
+		if u := s.sessionUser(ctx, sess, l); u != nil {
+			l.UserID, l.Username, l.AuthTime, l.AMR, l.ACR = u.ID, u.Username, sess.AuthTime, sess.AMR, sess.ACR
+			if s.advance(w, r, l, c) {
+				http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
+			}
+			return
+		}
+		if l.hasPrompt(oidc.PromptNone) {
+			s.abort(w, r, l, oidc.ErrLoginRequired())
+			return
+		}
+		s.showLogin(w, r, l, c, browser, http.StatusOK, "", l.LoginHint)
+	case stepSecondFactor:
+		if interactive() {
+			s.showSecondFactor(w, r, l, c, browser, http.StatusOK, "")
+		}
+	case stepEnrol:
+		if interactive() {
+			s.showLoginEnrolment(w, r, l, browser, http.StatusOK, "")
+		}
+	case stepShowCodes:
+		s.showLoginCodes(w, r, l, browser)
+	case stepConsent:
+		if l.hasPrompt(oidc.PromptNone) {
+			s.abort(w, r, l, errConsentRequired())
+			return
+		}
+		s.showConsent(w, r, l, c, browser)
+	case stepDone:
+		if l.ReturnTo != "" {
+			// A login to the provider's own pages: the session is all it needed.
+			if err := s.authRequests.delete(ctx, l.ID); err != nil {
+				slog.ErrorContext(ctx, "deleting pending login failed", "error", err)
+			}
+			http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, s.cfg.Issuer+"/authorize/callback?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+	default:
+		s.loginFailed(w, r, l.ClientID, errors.New("unknown login step "+l.Step))
 	}
-	s.serverError(w, r, errors.New("login did not settle"))
+}
+
+func loginURL(id string) string { return "/login?id=" + url.QueryEscape(id) }
+
+// loginClient is the relying party of a login; nil for a login to the
+// provider's own pages.
+func (s *Server) loginClient(ctx context.Context, l *loaded) (*client, error) {
+	if l.ReturnTo != "" && l.ClientID == "" {
+		return nil, nil
+	}
+	return s.clientByID(ctx, l.ClientID)
 }
 
 // sessionUser returns the session's user when the session may stand in
@@ -151,7 +238,7 @@ func (s *Server) sessionUser(ctx context.Context, sess *Session, l *loaded) *sto
 	if sess == nil {
 		return nil
 	}
-	if l.MaxAge != nil && s.now().Sub(sess.AuthTime) > time.Duration(*l.MaxAge)*time.Second {
+	if l.MaxAge != nil && (*l.MaxAge == 0 || s.now().Sub(sess.AuthTime) > time.Duration(*l.MaxAge)*time.Second) {
 		return nil
 	}
 	u, err := s.store.UserByID(ctx, sess.UserID)
@@ -161,30 +248,74 @@ func (s *Server) sessionUser(ctx context.Context, sess *Session, l *loaded) *sto
 	if l.LoginHint != "" && !strings.EqualFold(l.LoginHint, u.Username) && !strings.EqualFold(l.LoginHint, u.Email) {
 		return nil
 	}
+	if l.HintSubject != "" && l.HintSubject != u.ID {
+		return nil
+	}
 	return u
 }
 
-// advance moves an authenticated login to its next step (the second factor
-// goes here in a later issue, then consent) and stores it. It reports false
-// when it has answered the request itself.
-func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *client) bool {
+// mfaRequired: the configuration, the client or the request (acr_values=mfa,
+// step-up) demands a second factor for this login.
+func (s *Server) mfaRequired(l *loaded, c *client) bool {
+	return s.cfg.MFA.Required || (c != nil && c.c.RequireMFA) || slices.Contains(l.ACRValues, acrMFA)
+}
+
+// nextStep decides where an identified user's login goes from here: the
+// second factor when they have one and have not passed it (a remembered
+// device passes it), enrolment when one is required and they have none,
+// then consent, then done. It may record a remembered device's use on l.
+func (s *Server) nextStep(w http.ResponseWriter, r *http.Request, l *loaded, c *client) (string, error) {
 	ctx := r.Context()
-	l.Step = stepDone
-	if !c.c.FirstParty {
+	if l.ACR != acrMFA {
+		has, err := s.hasSecondFactor(ctx, l.UserID)
+		if err != nil {
+			return "", err
+		}
+		switch {
+		case has && s.rememberedDevice(w, r, l):
+		case has:
+			return stepSecondFactor, nil
+		case s.mfaRequired(l, c):
+			return stepEnrol, nil
+		}
+	}
+	if c != nil && !c.c.FirstParty {
 		granted, err := s.store.ConsentedScopes(ctx, l.UserID, l.ClientID)
 		if err != nil {
+			return "", err
+		}
+		if l.hasPrompt(oidc.PromptConsent) || !allIn(l.Scopes, granted) {
+			return stepConsent, nil
+		}
+	}
+	return stepDone, nil
+}
+
+// advance moves an identified login to its next step and stores it; when
+// the user is now authenticated by factors checked in this login, their
+// session is renewed. It reports false when it has answered the request
+// itself.
+func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *client) bool {
+	ctx := r.Context()
+	next, err := s.nextStep(w, r, l, c)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	l.Step = next
+	authenticated := next == stepConsent || next == stepDone
+	if authenticated && l.FreshAuth {
+		if err := s.startSession(ctx, w, r, &Session{UserID: l.UserID, AuthTime: l.AuthTime, AMR: l.AMR, ACR: l.ACR}); err != nil {
 			s.serverError(w, r, err)
 			return false
 		}
-		if l.hasPrompt(oidc.PromptConsent) || !allIn(l.Scopes, granted) {
-			l.Step = stepConsent
-		}
+		l.FreshAuth = false
 	}
 	if err := s.authRequests.update(ctx, l); err != nil {
 		s.loginFailed(w, r, l.ClientID, err)
 		return false
 	}
-	if l.Step == stepDone {
+	if next == stepDone {
 		s.loginSucceeded(ctx, r, l)
 	}
 	return true
@@ -217,7 +348,7 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, l *loaded, c 
 		Base:          templates.Base{Title: "Log in", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
 		Action:        "/login/password",
 		AuthRequestID: l.ID,
-		ClientName:    clientName(c.c),
+		ClientName:    c.name(),
 		Username:      username,
 	})
 }
@@ -243,7 +374,7 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, l *loaded, 
 		Base:          templates.Base{Title: "Allow access", CSRFToken: s.csrfToken(browser, "login:"+l.ID)},
 		Action:        "/login/consent",
 		AuthRequestID: l.ID,
-		ClientName:    clientName(c.c),
+		ClientName:    c.name(),
 		Username:      l.Username,
 		Scopes:        scopes,
 	})
@@ -273,10 +404,10 @@ func (s *Server) stepForm(w http.ResponseWriter, r *http.Request, step string) (
 	}
 	if l.Step != step {
 		// A stale tab or a replayed form: show the step the login is at.
-		http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+		http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
 		return nil, nil
 	}
-	c, err := s.clientByID(r.Context(), l.ClientID)
+	c, err := s.loginClient(r.Context(), l)
 	if err != nil {
 		s.loginFailed(w, r, "", err)
 		return nil, nil
@@ -296,6 +427,9 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 	browser := s.browserID(w, r, false)
 	username := strings.ToLower(strings.TrimSpace(r.PostForm.Get("username")))
 	pw := r.PostForm.Get("password")
+	if len(username) > 256 {
+		username = username[:256] // no account has such a name; bounded in pages and logs
+	}
 	if username == "" || pw == "" {
 		s.showLogin(w, r, l, c, browser, http.StatusBadRequest, "Enter your username and password.", username)
 		return
@@ -306,10 +440,14 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		ev := storage.AuditEvent{Type: "login.failed", Username: username, ClientID: l.ClientID, Result: "failure",
-			Details: map[string]string{"factor": "password"}}
+		// The username is recorded only when it names a user: people type
+		// their password into the wrong field.
+		ev := storage.AuditEvent{Type: "login.failed", ClientID: l.ClientID, Result: "failure",
+			Details: map[string]string{"factor": "password", "reason": "wrong password"}}
 		if u != nil {
-			ev.UserID = u.ID
+			ev.UserID, ev.Username = u.ID, u.Username
+		} else {
+			ev.Details["reason"] = "unknown username"
 		}
 		if s.failed(w, r, l, ev) {
 			s.showLogin(w, r, l, c, browser, http.StatusUnauthorized, msgBadCredentials, username)
@@ -317,15 +455,10 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.UserID, l.Username, l.AuthTime = u.ID, u.Username, s.now()
-	l.AMR, l.ACR = []string{"pwd"}, acrPassword
-	if err := s.startSession(ctx, w, r, &Session{UserID: u.ID, AuthTime: l.AuthTime, AMR: l.AMR, ACR: l.ACR}); err != nil {
-		s.serverError(w, r, err)
-		return
+	l.AMR, l.ACR, l.FreshAuth = []string{"pwd"}, acrPassword, true
+	if s.advance(w, r, l, c) {
+		http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
 	}
-	if !s.advance(w, r, l, c) {
-		return
-	}
-	http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
 }
 
 // checkPassword verifies a username and password at the same cost whether
@@ -360,13 +493,19 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (*stora
 }
 
 // failed is the one place where a failed check of any factor in a login is
-// counted: it audits it and, past maxFailuresPerLogin, ends the login. It
-// reports whether the caller should show its form again.
+// counted: it audits it and, past maxFailuresPerLogin, ends the login. The
+// count is an atomic counter in the pending-login store, so concurrent
+// guesses are all counted. It reports whether the caller should show its
+// form again.
 func (s *Server) failed(w http.ResponseWriter, r *http.Request, l *loaded, ev storage.AuditEvent) bool {
 	ctx := r.Context()
 	s.audit(ctx, r, ev)
-	l.Failures++
-	if l.Failures >= maxFailuresPerLogin {
+	n, err := s.pending.Incr(ctx, failuresKey(l.ID), s.cfg.Session.LoginTimeout)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if n >= maxFailuresPerLogin {
 		if err := s.authRequests.delete(ctx, l.ID); err != nil {
 			slog.ErrorContext(ctx, "deleting pending login failed", "error", err)
 		}
@@ -374,12 +513,10 @@ func (s *Server) failed(w http.ResponseWriter, r *http.Request, l *loaded, ev st
 			"There were too many failed attempts in this login.")
 		return false
 	}
-	if err := s.authRequests.update(ctx, l); err != nil {
-		s.loginFailed(w, r, l.ClientID, err)
-		return false
-	}
 	return true
 }
+
+func failuresKey(loginID string) string { return "ar-failures:" + loginID }
 
 func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	l, c := s.stepForm(w, r, stepConsent)
@@ -411,7 +548,7 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.loginSucceeded(ctx, r, l)
-		http.Redirect(w, r, "/login?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
+		http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
 	case "deny":
 		s.audit(ctx, r, storage.AuditEvent{Type: "consent.denied", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID, Result: "failure"})
 		s.abort(w, r, l, oidc.ErrAccessDenied().WithDescription("the user denied access"))

@@ -69,6 +69,11 @@ func (s *Server) parseLogout(r *http.Request) *logoutRequest {
 // and a registered post_logout_redirect_uri it logs out and redirects at
 // once; otherwise it asks first.
 func (s *Server) handleEndSession(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The logout request could not be read.", err)
 		return

@@ -31,8 +31,22 @@ var (
 	_ op.CanGetPrivateClaimsFromRequest = oidcStorage{}
 )
 
-func (o oidcStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+// CreateAuthRequest stores a new pending login. PKCE is checked here too,
+// since every way into the library's authorize endpoint ends here.
+func (o oidcStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
+	c, err := o.s.clientByID(ctx, req.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
+		return nil, oidc.ErrInvalidRequest().WithDescription("code_challenge_method must be S256")
+	case req.CodeChallenge == "" && c.c.Public:
+		return nil, oidc.ErrInvalidRequest().WithDescription("PKCE with S256 is required for public clients")
+	}
 	a := newAuthRequest(req, o.s.now(), o.s.cfg.Session.LoginTimeout)
+	a.HintSubject = hintSubject
+	a.Browser, _ = ctx.Value(browserContextKey{}).(string)
 	if err := o.s.authRequests.create(ctx, a); err != nil {
 		return nil, err
 	}
@@ -56,6 +70,11 @@ func (o oidcStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	}
 	if !l.Done() || l.CodeIssued {
 		return oidc.ErrInvalidRequest().WithDescription("this login has already been completed")
+	}
+	// The user may have been disabled while the login was on its way.
+	u, err := o.s.store.UserByID(ctx, l.UserID)
+	if err != nil || u.Disabled {
+		return oidc.ErrAccessDenied().WithDescription("the account is disabled")
 	}
 	l.CodeIssued = true
 	if err := o.s.authRequests.update(ctx, l); err != nil {
@@ -89,25 +108,28 @@ func (o oidcStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 	return o.s.authRequests.delete(ctx, id)
 }
 
-func (o oidcStorage) newAccessToken(clientID string, scopes []string) (string, time.Time) {
+// newAccessToken makes the content of an access token. family ties it to
+// its login's refresh tokens (revoking them revokes it); grant records how
+// it was obtained.
+func (o oidcStorage) newAccessToken(clientID string, scopes []string, family, grant string) (string, time.Time) {
 	exp := o.s.now().Add(o.s.cfg.Tokens.AccessTokenLifetime)
-	d := &accessTokenData{ID: secret.RandomToken(12), ClientID: clientID, Scopes: scopes, Exp: exp.Unix()}
+	d := &accessTokenData{ID: secret.RandomToken(12), ClientID: clientID, Scopes: scopes, Exp: exp.Unix(), Family: family, Grant: grant}
 	return d.encode(), exp
 }
 
 func (o oidcStorage) CreateAccessToken(_ context.Context, req op.TokenRequest) (string, time.Time, error) {
-	clientID := ""
+	var clientID, family, grant string
 	switch r := req.(type) {
 	case *AuthRequest:
-		clientID = r.ClientID
+		clientID, grant = r.ClientID, string(oidc.GrantTypeCode)
 	case *RefreshTokenRequest:
-		clientID = r.GetClientID()
+		clientID, family, grant = r.GetClientID(), r.rec.FamilyID, string(oidc.GrantTypeRefreshToken)
 	case *clientCredentialsRequest:
-		clientID = r.clientID
+		clientID, grant = r.clientID, string(oidc.GrantTypeClientCredentials)
 	default:
 		return "", time.Time{}, fmt.Errorf("unexpected token request %T", req)
 	}
-	id, exp := o.newAccessToken(clientID, req.GetScopes())
+	id, exp := o.newAccessToken(clientID, req.GetScopes(), family, grant)
 	return id, exp, nil
 }
 
@@ -153,7 +175,11 @@ func (o oidcStorage) CreateAccessAndRefreshTokens(ctx context.Context, req op.To
 			return "", "", time.Time{}, err
 		}
 	}
-	id, exp := o.newAccessToken(next.ClientID, next.Scopes)
+	grant := string(oidc.GrantTypeCode)
+	if current != "" {
+		grant = string(oidc.GrantTypeRefreshToken)
+	}
+	id, exp := o.newAccessToken(next.ClientID, next.Scopes, next.FamilyID, grant)
 	return id, token, exp, nil
 }
 
@@ -212,7 +238,7 @@ func (o oidcStorage) RevokeToken(ctx context.Context, tokenOrID, _ string, clien
 	if rec.ClientID != clientID {
 		return oidc.ErrInvalidClient().WithDescription("the token was not issued to this client")
 	}
-	if err := o.s.store.RevokeRefreshTokenFamily(ctx, rec.FamilyID, o.s.now()); err != nil {
+	if err := o.s.revokeFamily(ctx, rec.FamilyID); err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil
@@ -343,12 +369,17 @@ func (o oidcStorage) accessToken(ctx context.Context, tokenID string) (*accessTo
 	if !ok || d.expired(o.s.now()) {
 		return nil, errors.New("access token invalid or expired")
 	}
-	revoked, err := o.s.store.IsAccessTokenRevoked(ctx, d.ID)
-	if err != nil {
-		return nil, err
-	}
-	if revoked {
-		return nil, errors.New("access token revoked")
+	for _, id := range []string{d.ID, familyRevocationID(d.Family)} {
+		if id == "" {
+			continue
+		}
+		revoked, err := o.s.store.IsAccessTokenRevoked(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if revoked {
+			return nil, errors.New("access token revoked")
+		}
 	}
 	return d, nil
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/text/language"
 
 	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/password"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/signing"
@@ -120,17 +121,34 @@ func New(o Options) (*Server, error) {
 // Mount registers the provider's own routes; the library serves the rest
 // (token, userinfo, keys, introspection, revocation).
 func (s *Server) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /authorize", s.handleAuthorize)
+	// No method in these patterns: every method must meet our checks, not
+	// fall through to the library's handlers.
+	mux.HandleFunc("/authorize", s.handleAuthorize)
 	mux.HandleFunc("/authorize/callback", s.handleCallback)
+	mux.HandleFunc("/end_session", s.handleEndSession)
+	mux.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("/device_authorization", http.NotFound)
 	mux.HandleFunc("GET /login", s.handleLogin)
 	mux.HandleFunc("POST /login/password", s.handlePassword)
 	mux.HandleFunc("POST /login/consent", s.handleConsent)
-	mux.HandleFunc("GET /end_session", s.handleEndSession)
-	mux.HandleFunc("POST /end_session", s.handleEndSession)
+	mux.HandleFunc("POST /login/mfa", s.handleSecondFactor)
+	mux.HandleFunc("GET /login/methods", s.handleMethods)
+	mux.HandleFunc("GET /login/recovery", s.handleRecoveryForm)
+	mux.HandleFunc("POST /login/recovery", s.handleRecovery)
+	mux.HandleFunc("POST /login/enrol", s.handleLoginEnrol)
+	mux.HandleFunc("POST /login/continue", s.handleContinue)
+	mux.HandleFunc("GET /account", s.handleAccount)
+	mux.HandleFunc("POST /account/2fa/enable", s.handleEnable)
+	mux.HandleFunc("GET /account/2fa/setup", s.handleSetup)
+	mux.HandleFunc("POST /account/2fa/setup", s.handleSetupConfirm)
+	mux.HandleFunc("GET /account/2fa/disable", s.handleConfirmForm("/account/2fa/disable"))
+	mux.HandleFunc("POST /account/2fa/disable", s.handleDisable)
+	mux.HandleFunc("GET /account/recovery-codes", s.handleConfirmForm("/account/recovery-codes"))
+	mux.HandleFunc("POST /account/recovery-codes", s.handleRegenerate)
+	mux.HandleFunc("POST /account/devices/forget", s.handleForgetDevices)
+	mux.HandleFunc("POST /account/logout", s.handleAccountLogout)
 	mux.HandleFunc("POST /logout", s.handleLogout)
 	mux.HandleFunc("GET /logged-out", s.handleLoggedOut)
-	mux.HandleFunc("GET /.well-known/openid-configuration", s.handleDiscovery)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", templates.Static()))
@@ -138,6 +156,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// maxBodyBytes bounds request bodies.
+const maxBodyBytes = 64 << 10
 
 // securityHeaders sets the headers every response carries. No page has
 // inline script or style, so the policy can be strict.
@@ -148,6 +169,13 @@ func securityHeaders(https bool, next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
+		// Tokens, codes and forms must not be cached; discovery and static
+		// files set their own policy.
+		h.Set("Cache-Control", "no-store")
+		// Every request body here is a small form or token request.
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		}
 		if https {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
@@ -165,6 +193,8 @@ func (s *Server) buildDiscovery() error {
 	d.ACRValuesSupported = []string{acrPassword, acrMFA}
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	d.RequestParameterSupported = false
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+	d.DeviceAuthorizationEndpoint = ""
 	raw, err := json.Marshal(d)
 	if err != nil {
 		return err
@@ -180,6 +210,11 @@ const (
 )
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
@@ -209,18 +244,20 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.ready(r.Context()); err != nil {
 		slog.WarnContext(r.Context(), "not ready", "error", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(map[string]string{"status": "unavailable", "error": err.Error()})
+		json.NewEncoder(w).Encode(map[string]string{"status": "unavailable"})
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
 }
 
+// handleHome sends people who open the provider itself to their account.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, templates.MessagePage{
-		Base:    templates.Base{Title: "Sign-in service"},
-		Heading: "Sign-in service",
-		Message: "This service signs you in to your portal. Open your portal and choose Log In.",
-	})
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// manage is the shared user operations, acting as the user themself.
+func (s *Server) manage() *manage.Service {
+	return &manage.Service{Store: s.store, Hasher: s.hasher, Now: s.now}
 }
 
 // clientByID loads a relying party.
@@ -317,8 +354,17 @@ func (s *Server) audit(ctx context.Context, r *http.Request, e storage.AuditEven
 		"client_id", e.ClientID, "ip", e.IP, "details", e.Details)
 }
 
-func (s *Server) refreshTokenReused(ctx context.Context, familyID, userID, clientID string) {
+// revokeFamily revokes a login's refresh tokens and the access tokens made
+// with them.
+func (s *Server) revokeFamily(ctx context.Context, familyID string) error {
 	if err := s.store.RevokeRefreshTokenFamily(ctx, familyID, s.now()); err != nil {
+		return err
+	}
+	return s.store.RevokeAccessToken(ctx, familyRevocationID(familyID), s.now().Add(s.cfg.Tokens.AccessTokenLifetime+time.Minute))
+}
+
+func (s *Server) refreshTokenReused(ctx context.Context, familyID, userID, clientID string) {
+	if err := s.revokeFamily(ctx, familyID); err != nil {
 		slog.ErrorContext(ctx, "revoking a reused refresh token's family failed", "error", err)
 	}
 	s.audit(ctx, nil, storage.AuditEvent{Type: "token.refresh_reused", Actor: "system", UserID: userID, ClientID: clientID,

@@ -17,14 +17,15 @@ import (
 type cookieNames struct {
 	browser string // binds pending logins and CSRF tokens to this browser
 	session string // the provider's own login session
+	device  string // a remembered device's token
 	secure  bool
 }
 
 func newCookieNames(https bool) cookieNames {
 	if https {
-		return cookieNames{browser: "__Host-idp_browser", session: "__Host-idp_session", secure: true}
+		return cookieNames{browser: "__Host-idp_browser", session: "__Host-idp_session", device: "__Host-idp_device", secure: true}
 	}
-	return cookieNames{browser: "idp_browser", session: "idp_session"}
+	return cookieNames{browser: "idp_browser", session: "idp_session", device: "idp_device"}
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {

@@ -25,6 +25,17 @@ type accessTokenData struct {
 	ClientID string   `json:"c"`
 	Scopes   []string `json:"s,omitempty"`
 	Exp      int64    `json:"e"`
+	Family   string   `json:"f,omitempty"` // the login's refresh-token family
+	Grant    string   `json:"g,omitempty"` // authorization_code, refresh_token or client_credentials
+}
+
+// familyRevocationID is the deny-list entry that revokes every access
+// token of a refresh-token family.
+func familyRevocationID(family string) string {
+	if family == "" {
+		return ""
+	}
+	return "family:" + family
 }
 
 func (d *accessTokenData) encode() string {

@@ -74,7 +74,8 @@ func (ErrorPage) templateName() string   { return "error" }
 func (LogoutPage) templateName() string  { return "logout" }
 func (MessagePage) templateName() string { return "message" }
 
-// required lists the pages Load insists on: one per data struct above.
+// required lists the pages Load insists on: one per data struct above and
+// in mfa_pages.go.
 // A page added here without its file in pages/ stops the server at start-up.
 var required = []Page{
 	LoginPage{},
@@ -82,4 +83,12 @@ var required = []Page{
 	ErrorPage{},
 	LogoutPage{},
 	MessagePage{},
+	SecondFactorPage{},
+	MethodsPage{},
+	RecoveryLoginPage{},
+	ReplacementCodePage{},
+	AccountPage{},
+	EnrolTOTPPage{},
+	RecoveryCodesPage{},
+	ConfirmFactorPage{},
 }

@@ -52,9 +52,7 @@ func load(fsys fs.FS) (*Pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("templates: layout: %w", err)
 	}
-	layout, err := template.New("layout.html").Funcs(template.FuncMap{
-		"static": staticURL(versions),
-	}).Parse(string(layoutSrc))
+	layout, err := template.New("layout.html").Funcs(funcs(versions)).Parse(string(layoutSrc))
 	if err != nil {
 		return nil, fmt.Errorf("templates: layout: %w", err)
 	}
@@ -136,6 +134,7 @@ func (p *Pages) Render(w http.ResponseWriter, status int, page Page) error {
 // mime.types says.
 var contentTypes = map[string]string{
 	".css": "text/css; charset=utf-8",
+	".js":  "text/javascript; charset=utf-8",
 	".svg": "image/svg+xml",
 	".png": "image/png",
 	".ico": "image/x-icon",

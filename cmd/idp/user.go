@@ -21,6 +21,7 @@ func newUserCommand(c *cli) *cobra.Command {
 		newUserAddCommand(c),
 		newUserSetPasswordCommand(c),
 		newUserSetPhoneCommand(c),
+		newUserResetMFACommand(c),
 		newUserDisableCommand(c, true),
 		newUserDisableCommand(c, false),
 		newUserListCommand(c),
@@ -139,6 +140,28 @@ func newUserSetPhoneCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&clear, "clear", false, "remove the phone")
 	return cmd
+}
+
+func newUserResetMFACommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reset-mfa USERNAME",
+		Short: "Support reset: remove every second factor, recovery code and remembered device of a user",
+		Long: `Remove the user's authenticator app, recovery codes and remembered
+devices, for example when they have a new phone. They log in with their
+password alone (or enrol again where a second factor is required) and can
+turn 2-Factor Auth on again in their account. The reset is audited.`,
+		Args: exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+				u, err := svc.ResetMFA(cmd.Context(), manage.Operator, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "Every second factor of %s was removed; they can set up 2-Factor Auth again.\n", u.Username)
+				return nil
+			})
+		},
+	}
 }
 
 func newUserDisableCommand(c *cli, disable bool) *cobra.Command {

@@ -1,0 +1,398 @@
+package idp
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/secret"
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/templates"
+)
+
+// The account pages: the user's own 2-Factor Auth, recovery codes and
+// remembered devices. They need the provider's session; without one the
+// user logs in through the same hosted login (and its second factor).
+
+// enrolmentTTL is how long an enrolment waits for its first code.
+const enrolmentTTL = 10 * time.Minute
+
+// accountFailureLimit: after this many wrong codes in the account pages
+// within accountFailureWindow the session ends.
+const (
+	accountFailureLimit  = 5
+	accountFailureWindow = 15 * time.Minute
+)
+
+var accountNotices = map[string]string{
+	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
+	"devices-forgotten": "Every remembered device was forgotten. Each browser asks for a code at its next login.",
+	"enrol-expired":     "Setting up 2-Factor Auth took too long. Turn it on again to start over.",
+}
+
+// accountUser returns the logged-in user, or starts a login that comes
+// back to returnTo and returns nil.
+func (s *Server) accountUser(w http.ResponseWriter, r *http.Request, returnTo string) *storage.User {
+	ctx := r.Context()
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return nil
+	}
+	if sess != nil {
+		u, err := s.store.UserByID(ctx, sess.UserID)
+		if err == nil && !u.Disabled {
+			return u
+		}
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			s.serverError(w, r, err)
+			return nil
+		}
+		if err := s.endBrowserSession(ctx, w, r); err != nil {
+			s.serverError(w, r, err)
+			return nil
+		}
+	}
+	if r.Method != http.MethodGet {
+		// A form posted after the session ended: start from the account page.
+		returnTo = "/account"
+	}
+	now := s.now()
+	a := &AuthRequest{ID: secret.RandomToken(32), CreatedAt: now, ExpiresAt: now.Add(s.cfg.Session.LoginTimeout),
+		Step: stepPassword, ReturnTo: returnTo, Browser: browserBinding(s.browserID(w, r, true))}
+	if err := s.authRequests.create(ctx, a); err != nil {
+		s.serverError(w, r, err)
+		return nil
+	}
+	http.Redirect(w, r, loginURL(a.ID), http.StatusSeeOther)
+	return nil
+}
+
+// accountForm is accountUser for a form post: it also checks the CSRF token.
+func (s *Server) accountForm(w http.ResponseWriter, r *http.Request) *storage.User {
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "The form could not be read. Go back and try again.", err)
+		return nil
+	}
+	if !s.checkCSRF(r, "account") {
+		s.forbidden(w, r)
+		return nil
+	}
+	return s.accountUser(w, r, "/account")
+}
+
+func (s *Server) accountCSRF(w http.ResponseWriter, r *http.Request) string {
+	return s.csrfToken(s.browserID(w, r, true), "account")
+}
+
+func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
+	u := s.accountUser(w, r, "/account")
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	has, err := s.hasSecondFactor(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	left, err := s.store.CountRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	devices, err := s.store.ListRememberedDevices(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page := templates.AccountPage{
+		Base:                templates.Base{Title: "Your account", CSRFToken: s.accountCSRF(w, r), Notice: accountNotices[r.URL.Query().Get("notice")]},
+		Username:            u.Username,
+		Name:                u.Name,
+		Email:               u.Email,
+		TOTPEnabled:         has,
+		EnableTOTPAction:    "/account/2fa/enable",
+		DisableTOTPURL:      "/account/2fa/disable",
+		RecoveryCodesLeft:   left,
+		RecoveryCodesLow:    has && left <= 3,
+		RegenerateCodesURL:  "/account/recovery-codes",
+		ForgetDevicesAction: "/account/devices/forget",
+		LogoutAction:        "/account/logout",
+	}
+	now := s.now()
+	for _, d := range devices {
+		if !d.ExpiresAt.After(now) {
+			continue
+		}
+		page.Devices = append(page.Devices, templates.DeviceItem{
+			Description: d.Description, Created: formatDate(d.CreatedAt), LastUsed: formatDate(d.LastUsedAt), Expires: formatDate(d.ExpiresAt),
+		})
+	}
+	s.render(w, r, http.StatusOK, page)
+}
+
+// formatDate is a date for the pages; empty (shown as "Never") for a zero time.
+func formatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
+}
+
+func enrolKey(userID string) string { return "enrol:" + userID }
+
+// handleEnable starts an enrolment: the secret waits, sealed, in the
+// pending-login store until a code proves the app has it.
+func (s *Server) handleEnable(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	if has, err := s.hasSecondFactor(ctx, u.ID); err != nil || has {
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	sealed := s.keys.Seal(mfa.NewTOTPSecret(), []byte(enrolKey(u.ID)))
+	if err := s.pending.Set(ctx, enrolKey(u.ID), sealed, enrolmentTTL); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/account/2fa/setup", http.StatusSeeOther)
+}
+
+// enrolment returns the secret of the user's enrolment in progress.
+func (s *Server) enrolment(w http.ResponseWriter, r *http.Request, u *storage.User) []byte {
+	sealed, err := s.pending.Get(r.Context(), enrolKey(u.ID))
+	if err == nil {
+		if secret, err := s.keys.Open(sealed, []byte(enrolKey(u.ID))); err == nil {
+			return secret
+		}
+	}
+	http.Redirect(w, r, "/account?notice=enrol-expired", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) showAccountEnrolment(w http.ResponseWriter, r *http.Request, u *storage.User, secret []byte, status int, msg string) {
+	page, err := s.enrolmentPage(secret, u.Username)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page.Base = templates.Base{Title: "Set up 2-Factor Auth", CSRFToken: s.accountCSRF(w, r), Error: msg}
+	page.Action, page.CancelURL = "/account/2fa/setup", "/account"
+	s.render(w, r, status, page)
+}
+
+func (s *Server) handleSetup(w http.ResponseWriter, r *http.Request) {
+	u := s.accountUser(w, r, "/account")
+	if u == nil {
+		return
+	}
+	if secret := s.enrolment(w, r, u); secret != nil {
+		s.showAccountEnrolment(w, r, u, secret, http.StatusOK, "")
+	}
+}
+
+// handleSetupConfirm checks the first code; only then is anything saved.
+func (s *Server) handleSetupConfirm(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	secret := s.enrolment(w, r, u)
+	if secret == nil {
+		return
+	}
+	step, res := s.checkTOTPSecret(secret, r.PostForm.Get("code"))
+	if res != codeOK {
+		s.showAccountEnrolment(w, r, u, secret, http.StatusUnauthorized, res.message())
+		return
+	}
+	codes, err := s.enableTOTP(ctx, u.ID, secret, step)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.pending.Delete(ctx, enrolKey(u.ID)); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_enabled", UserID: u.ID, Username: u.Username, Result: "success"})
+	s.showCodes(w, r, u, codes)
+}
+
+func (s *Server) showCodes(w http.ResponseWriter, r *http.Request, u *storage.User, codes []string) {
+	s.render(w, r, http.StatusOK, templates.RecoveryCodesPage{
+		Base:         templates.Base{Title: "Save your recovery codes"},
+		Codes:        codes,
+		DownloadName: "recovery-codes-" + u.Username + ".txt",
+		ContinueURL:  "/account",
+	})
+}
+
+// confirmPage asks for a code before a sensitive change.
+func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, status int, msg, action string) {
+	page := templates.ConfirmFactorPage{
+		Base:      templates.Base{CSRFToken: s.accountCSRF(w, r), Error: msg},
+		Action:    action,
+		CancelURL: "/account",
+	}
+	switch action {
+	case "/account/2fa/disable":
+		page.Title, page.Heading = "Turn off 2-Factor Auth", "Turn off 2-Factor Auth"
+		page.Message = "Enter a code from your authenticator app (or a recovery code) to turn 2-Factor Auth off. Your recovery codes and remembered devices are removed too."
+		page.SubmitLabel, page.Danger = "Turn off 2-Factor Auth", true
+	default:
+		page.Title, page.Heading = "New recovery codes", "Generate new recovery codes"
+		page.Message = "Enter a code from your authenticator app (or a recovery code). Your current recovery codes stop working and ten new ones are shown once."
+		page.SubmitLabel = "Generate new recovery codes"
+	}
+	s.render(w, r, status, page)
+}
+
+func (s *Server) handleConfirmForm(action string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		u := s.accountUser(w, r, action)
+		if u == nil {
+			return
+		}
+		if has, err := s.hasSecondFactor(r.Context(), u.ID); err != nil || !has {
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			http.Redirect(w, r, "/account", http.StatusSeeOther)
+			return
+		}
+		s.confirmPage(w, r, http.StatusOK, "", action)
+	}
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9 ]{6,8}$`)
+
+// confirmFactor checks an authenticator or recovery code in the account
+// pages; wrong codes count, and too many end the session.
+func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storage.User, action string) bool {
+	ctx := r.Context()
+	code := r.PostForm.Get("code")
+	res, method := codeWrong, "totp"
+	if sixDigits.MatchString(code) {
+		var err error
+		if res, err = s.checkTOTP(ctx, u.ID, code); err != nil {
+			s.serverError(w, r, err)
+			return false
+		}
+	} else {
+		method = "recovery_code"
+		_, ok, err := s.useRecoveryCode(ctx, u.ID, code)
+		if err != nil {
+			s.serverError(w, r, err)
+			return false
+		}
+		if ok {
+			res = codeOK
+		}
+	}
+	if res == codeOK {
+		return true
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.failed", UserID: u.ID, Username: u.Username, Result: "failure",
+		Details: map[string]string{"method": method, "where": action}})
+	n, err := s.pending.Incr(ctx, "account-failures:"+u.ID, accountFailureWindow)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if n >= accountFailureLimit {
+		if err := s.endBrowserSession(ctx, w, r); err != nil {
+			s.serverError(w, r, err)
+			return false
+		}
+		s.errorPage(w, r, http.StatusTooManyRequests, "Too many attempts",
+			"There were too many wrong codes, so you were logged out. Log in again to continue.", nil)
+		return false
+	}
+	msg := res.message()
+	if method == "recovery_code" {
+		msg = "That code is not right. Enter the six-digit code from your app, or an unused recovery code."
+	}
+	s.confirmPage(w, r, http.StatusUnauthorized, msg, action)
+	return false
+}
+
+func (s *Server) handleDisable(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil || !s.confirmFactor(w, r, u, "/account/2fa/disable") {
+		return
+	}
+	ctx := r.Context()
+	if err := s.manage().RemoveSecondFactors(ctx, u.ID); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.clearCookie(w, s.cookies.device)
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_disabled", UserID: u.ID, Username: u.Username, Result: "success"})
+	http.Redirect(w, r, "/account?notice=2fa-off", http.StatusSeeOther)
+}
+
+func (s *Server) handleRegenerate(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil || !s.confirmFactor(w, r, u, "/account/recovery-codes") {
+		return
+	}
+	ctx := r.Context()
+	codes, err := s.newRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success"})
+	s.showCodes(w, r, u, codes)
+}
+
+func (s *Server) handleForgetDevices(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	n, err := s.store.DeleteRememberedDevices(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.clearCookie(w, s.cookies.device)
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.devices_forgotten", UserID: u.ID, Username: u.Username, Result: "success",
+		Details: map[string]string{"devices": itoa(int(n))}})
+	http.Redirect(w, r, "/account?notice=devices-forgotten", http.StatusSeeOther)
+}
+
+func (s *Server) handleAccountLogout(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || !s.checkCSRF(r, "account") {
+		s.forbidden(w, r)
+		return
+	}
+	ctx := r.Context()
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.endBrowserSession(ctx, w, r); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if sess != nil {
+		s.audit(ctx, r, storage.AuditEvent{Type: "logout", UserID: sess.UserID, Result: "success"})
+	}
+	http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
+}

@@ -1,0 +1,83 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hostportal/idp/storage"
+)
+
+// RemoveSecondFactors removes every second factor of the user: the
+// authenticator app, the recovery codes and the remembered devices. Each
+// removal is idempotent, so a failure part-way is repaired by running it
+// again.
+func (s *Service) RemoveSecondFactors(ctx context.Context, userID string) error {
+	if err := s.Store.DeleteTOTP(ctx, userID); err != nil {
+		return fmt.Errorf("removing the authenticator app: %w", err)
+	}
+	if err := s.Store.DeleteRecoveryCodes(ctx, userID); err != nil {
+		return fmt.Errorf("removing the recovery codes: %w", err)
+	}
+	if _, err := s.Store.DeleteRememberedDevices(ctx, userID); err != nil {
+		return fmt.Errorf("forgetting the remembered devices: %w", err)
+	}
+	return nil
+}
+
+// MFAStatus is what a user has of second factors.
+type MFAStatus struct {
+	TOTP              bool
+	RecoveryCodesLeft int
+	RememberedDevices int
+}
+
+// MFA reports the user's second factors.
+func (s *Service) MFA(ctx context.Context, userID string) (MFAStatus, error) {
+	var st MFAStatus
+	_, err := s.Store.TOTPByUser(ctx, userID)
+	switch {
+	case err == nil:
+		st.TOTP = true
+	case !errors.Is(err, storage.ErrNotFound):
+		return st, err
+	}
+	if st.RecoveryCodesLeft, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
+		return st, err
+	}
+	devices, err := s.Store.ListRememberedDevices(ctx, userID)
+	if err != nil {
+		return st, err
+	}
+	now := s.now()
+	for _, d := range devices {
+		if d.ExpiresAt.After(now) {
+			st.RememberedDevices++
+		}
+	}
+	return st, nil
+}
+
+// ResetMFA is the support reset (a user with a new phone): it removes every
+// second factor, recovery code and remembered device of the user, so that
+// they can enrol again. Event: mfa.reset.
+func (s *Service) ResetMFA(ctx context.Context, actor Actor, username string) (*storage.User, error) {
+	u, err := s.GetUser(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	before, err := s.MFA(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.RemoveSecondFactors(ctx, u.ID); err != nil {
+		return nil, fmt.Errorf("resetting the second factors of %s: %w", u.Username, err)
+	}
+	details := map[string]string{
+		"authenticator_app":  fmt.Sprint(before.TOTP),
+		"recovery_codes":     fmt.Sprint(before.RecoveryCodesLeft),
+		"remembered_devices": fmt.Sprint(before.RememberedDevices),
+	}
+	return u, s.audit(ctx, actor, storage.AuditEvent{Type: "mfa.reset", UserID: u.ID, Username: u.Username, Details: details},
+		"the second factors of "+u.Username+" were removed")
+}
