@@ -329,11 +329,18 @@ func TestRememberDevice(t *testing.T) {
 }
 
 func TestDisableRegenerateAndReset(t *testing.T) {
-	env, r := setup(t, idptest.Backends[0])
+	forEachBackend(t, testDisableRegenerateAndReset)
+}
+
+func testDisableRegenerateAndReset(t *testing.T, b idptest.Backend) {
+	env, r := setup(t, b)
 	ctx := context.Background()
 	br := env.NewBrowser()
 	app, codes := enrol(t, env, br, loginToAccount(t, env, br, "alice", alicePassword, nil))
 	alice, _ := env.Store.UserByUsername(ctx, "alice")
+	if v, err := env.Manage.ViewUserWithMFA(ctx, alice); err != nil || !v.MFA.TOTP || v.MFA.RecoveryCodesLeft != 10 {
+		t.Fatalf("user view after enrolment: %+v %v", v.MFA, err)
+	}
 
 	// New recovery codes: after a code, the old set stops working.
 	p := br.Get(env.Issuer + "/account/recovery-codes")
@@ -415,8 +422,12 @@ func TestFiveWrongCodesEndTheLogin(t *testing.T) {
 }
 
 func TestRequiredMFAAndStepUp(t *testing.T) {
+	forEachBackend(t, testRequiredMFAAndStepUp)
+}
+
+func testRequiredMFAAndStepUp(t *testing.T, b idptest.Backend) {
 	t.Run("mfa.required enrols at login", func(t *testing.T) {
-		env := idptest.New(t, idptest.Backends[0], idptest.Options{Configure: func(c *config.Config) { c.MFA.Required = true }})
+		env := idptest.New(t, b, idptest.Options{Configure: func(c *config.Config) { c.MFA.Required = true }})
 		env.AddUser("bob", alicePassword)
 		secret := env.AddClient(manage.NewClient{ID: "portal", RedirectURIs: []string{portalRedirect}, FirstParty: true})
 		r := newRP(t, env, "portal", secret)
@@ -429,7 +440,7 @@ func TestRequiredMFAAndStepUp(t *testing.T) {
 		}
 	})
 	t.Run("require-mfa client", func(t *testing.T) {
-		env := idptest.New(t, idptest.Backends[0], idptest.Options{})
+		env := idptest.New(t, b, idptest.Options{})
 		env.AddUser("bob", alicePassword)
 		plain := env.AddClient(manage.NewClient{ID: "plain", RedirectURIs: []string{portalRedirect}, FirstParty: true})
 		strict := env.AddClient(manage.NewClient{ID: "strict", RedirectURIs: []string{portalRedirect}, FirstParty: true, RequireMFA: true})
@@ -453,20 +464,13 @@ func TestRequiredMFAAndStepUp(t *testing.T) {
 		}
 	})
 	t.Run("acr_values=mfa steps up a password session", func(t *testing.T) {
-		env, r := setup(t, idptest.Backends[0])
-		br := env.NewBrowser()
-		app, _ := enrol(t, env, br, loginToAccount(t, env, br, "alice", alicePassword, nil))
-		_ = app
-		// A password-only session (from before 2FA existed) is not enough.
+		env, r := setup(t, b)
+		// A session made by a password-only login (before 2-Factor Auth was
+		// turned on in it) is not enough for acr_values=mfa.
 		b2 := env.NewBrowser()
-		if err := env.Manage.RemoveSecondFactors(context.Background(), mustUserID(t, env, "alice")); err != nil {
-			t.Fatal(err)
-		}
 		f := r.start()
 		r.codeFrom(f, login(t, env, b2, f, "alice", alicePassword))
 		app2, _ := enrol(t, env, b2, b2.Get(env.Issuer+"/account"))
-		// The session is still the password-only one from before enrolment? No:
-		// log in with the password only by using a plain session, then ask for mfa.
 		f = r.start(oauth2.SetAuthURLParam("acr_values", "mfa"))
 		p := b2.Follow(env.Issuer, b2.Get(f.authURL))
 		if p.Contains(`name="password"`) {
@@ -480,15 +484,6 @@ func TestRequiredMFAAndStepUp(t *testing.T) {
 			t.Fatalf("after step-up acr %q", c.ACR)
 		}
 	})
-}
-
-func mustUserID(t *testing.T, env *idptest.Env, username string) string {
-	t.Helper()
-	u, err := env.Store.UserByUsername(context.Background(), username)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.ID
 }
 
 // enrolDuringLogin completes a required enrolment inside a login.

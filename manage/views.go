@@ -1,6 +1,7 @@
 package manage
 
 import (
+	"context"
 	"time"
 
 	"github.com/hostportal/idp/storage"
@@ -17,9 +18,29 @@ type UserView struct {
 	PhoneVerified bool      `json:"phone_verified"`
 	Disabled      bool      `json:"disabled"`
 	CreatedAt     time.Time `json:"created_at"`
+	MFA           MFAView   `json:"mfa"`
 }
 
-// ViewUser returns u's public view.
+// MFAView is the "mfa" object of a user (SPEC.md): which second factors
+// they have.
+type MFAView struct {
+	TOTP              bool `json:"totp"`
+	SecurityKeys      int  `json:"security_keys"`
+	RecoveryCodesLeft int  `json:"recovery_codes_left"`
+}
+
+// ViewUserWithMFA is ViewUser with the user's second factors filled in.
+func (s *Service) ViewUserWithMFA(ctx context.Context, u *storage.User) (UserView, error) {
+	v := ViewUser(u)
+	st, err := s.MFA(ctx, u.ID)
+	if err != nil {
+		return v, err
+	}
+	v.MFA = MFAView{TOTP: st.TOTP, RecoveryCodesLeft: st.RecoveryCodesLeft}
+	return v, nil
+}
+
+// ViewUser returns u's public view (without the second factors; see ViewUserWithMFA).
 func ViewUser(u *storage.User) UserView {
 	return UserView{
 		ID:            u.ID,

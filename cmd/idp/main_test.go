@@ -94,7 +94,7 @@ func decodeJSON[T any](t *testing.T, s string) T {
 
 const pw = "correct horse battery staple"
 
-var userKeys = []string{"created_at", "disabled", "email", "id", "name", "phone", "phone_verified", "username"}
+var userKeys = []string{"created_at", "disabled", "email", "id", "mfa", "name", "phone", "phone_verified", "username"}
 
 func TestPrintError(t *testing.T) {
 	var b bytes.Buffer

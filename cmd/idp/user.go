@@ -218,7 +218,11 @@ func newUserListCommand(c *cli) *cobra.Command {
 				if asJSON {
 					views := make([]manage.UserView, 0, len(users))
 					for _, u := range users {
-						views = append(views, manage.ViewUser(u))
+						v, err := svc.ViewUserWithMFA(cmd.Context(), u)
+						if err != nil {
+							return err
+						}
+						views = append(views, v)
 					}
 					return printJSON(c.stdout, views)
 				}
@@ -251,7 +255,19 @@ func newUserShowCommand(c *cli) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					return printJSON(c.stdout, manage.ViewUser(u))
+					v, err := svc.ViewUserWithMFA(cmd.Context(), u)
+					if err != nil {
+						return err
+					}
+					return printJSON(c.stdout, v)
+				}
+				st, err := svc.MFA(cmd.Context(), u.ID)
+				if err != nil {
+					return err
+				}
+				twoFactor := "off"
+				if st.TOTP {
+					twoFactor = fmt.Sprintf("on (authenticator app, %d recovery codes left, %d remembered devices)", st.RecoveryCodesLeft, st.RememberedDevices)
 				}
 				phone := u.Phone
 				if phone != "" && u.PhoneVerified {
@@ -269,6 +285,7 @@ func newUserShowCommand(c *cli) *cobra.Command {
 				t.row("name:", u.Name)
 				t.row("phone:", phone)
 				t.row("password:", pw)
+				t.row("2-factor auth:", twoFactor)
 				t.row("status:", userStatus(u))
 				t.row("created:", formatTime(u.CreatedAt))
 				t.row("updated:", formatTime(u.UpdatedAt))
