@@ -150,12 +150,19 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 	// RFC 8176 has no value for a recovery code; "otp" would claim an
 	// authenticator app, so the login carries "mfa" alone with "pwd".
 	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, "mfa"), acrMFA, s.now(), true
-	if l.Codes, err = s.sealJSON([]string{replacement}, "codes:"+l.ID); err != nil {
+	s.showCodesNext(w, r, l, []string{replacement}, true)
+}
+
+// showCodesNext moves the login to the step that shows codes once; they
+// wait in the pending login, sealed.
+func (s *Server) showCodesNext(w http.ResponseWriter, r *http.Request, l *loaded, codes []string, replacement bool) {
+	sealed, err := s.sealJSON(codes, "codes:"+l.ID)
+	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	l.Replacement, l.Step = true, stepShowCodes
-	if err := s.authRequests.update(ctx, l); err != nil {
+	l.Codes, l.Replacement, l.Step = sealed, replacement, stepShowCodes
+	if err := s.authRequests.update(r.Context(), l); err != nil {
 		s.loginFailed(w, r, l.ClientID, err)
 		return
 	}
@@ -243,7 +250,7 @@ func (s *Server) enrolmentPage(secret []byte, username string) (templates.EnrolT
 
 // handleLoginEnrol confirms the enrolment of a login with its first code.
 func (s *Server) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
-	l, c := s.stepForm(w, r, stepEnrol)
+	l, _ := s.stepForm(w, r, stepEnrol)
 	if l == nil {
 		return
 	}
@@ -269,15 +276,5 @@ func (s *Server) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_enabled", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID, Result: "success"})
 	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, "otp", "mfa"), acrMFA, s.now(), true
 	l.EnrolSecret = nil
-	if l.Codes, err = s.sealJSON(codes, "codes:"+l.ID); err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	l.Replacement, l.Step = false, stepShowCodes
-	if err := s.authRequests.update(ctx, l); err != nil {
-		s.loginFailed(w, r, l.ClientID, err)
-		return
-	}
-	_ = c
-	http.Redirect(w, r, loginURL(l.ID), http.StatusSeeOther)
+	s.showCodesNext(w, r, l, codes, false)
 }

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/storage/sqlstore"
+)
+
+// TestResetMFA: the support reset removes every second factor of the user,
+// says so, is audited, and refuses an unknown user.
+func TestResetMFA(t *testing.T) {
+	e := newTestEnv(t)
+	e.ok("a long passphrase\n", "user", "add", "alice", "--email", "alice@example.com")
+	e.ok("a long passphrase\n", "user", "add", "bob", "--email", "bob@example.com")
+
+	// Give alice and bob second factors directly in the store.
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, "sqlite://"+e.dir+"/idp.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now()
+	for _, name := range []string{"alice", "bob"} {
+		u, err := st.UserByUsername(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetTOTP(ctx, &storage.TOTP{UserID: u.ID, Secret: []byte("sealed"), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.ReplaceRecoveryCodes(ctx, u.ID, []string{"h1", "h2"}, now); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateRememberedDevice(ctx, &storage.RememberedDevice{ID: "d-" + name, UserID: u.ID, TokenHash: "t-" + name,
+			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := e.ok("", "user", "show", "alice", "--json"); !strings.Contains(out, `"totp": true`) && !strings.Contains(out, `"totp":true`) {
+		t.Fatalf("user show before the reset: %s", out)
+	}
+
+	out := e.ok("", "user", "reset-mfa", "Alice")
+	if !strings.Contains(out, "alice") || !strings.Contains(out, "removed") {
+		t.Errorf("reset-mfa said %q", out)
+	}
+	alice, _ := st.UserByUsername(ctx, "alice")
+	if _, err := st.TOTPByUser(ctx, alice.ID); err == nil {
+		t.Error("alice still has an authenticator app")
+	}
+	if n, _ := st.CountRecoveryCodes(ctx, alice.ID); n != 0 {
+		t.Errorf("alice has %d recovery codes left", n)
+	}
+	if d, _ := st.ListRememberedDevices(ctx, alice.ID); len(d) != 0 {
+		t.Errorf("alice has %d remembered devices", len(d))
+	}
+	bob, _ := st.UserByUsername(ctx, "bob")
+	if _, err := st.TOTPByUser(ctx, bob.ID); err != nil {
+		t.Error("resetting alice touched bob")
+	}
+	if out := e.ok("", "audit", "list", "--user", "alice", "--json"); !strings.Contains(out, "mfa.reset") {
+		t.Errorf("no mfa.reset audit event: %s", out)
+	}
+	e.fails("", "no user named nobody", "user", "reset-mfa", "nobody")
+	e.fails("", "missing USERNAME", "user", "reset-mfa")
+}
