@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/hostportal/idp/mfa"
@@ -372,7 +373,7 @@ func (s *Server) handleForgetDevices(w http.ResponseWriter, r *http.Request) {
 	}
 	s.clearCookie(w, s.cookies.device)
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.devices_forgotten", UserID: u.ID, Username: u.Username, Result: "success",
-		Details: map[string]string{"devices": itoa(int(n))}})
+		Details: map[string]string{"devices": strconv.FormatInt(n, 10)}})
 	http.Redirect(w, r, "/account?notice=devices-forgotten", http.StatusSeeOther)
 }
 

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func newClient(c *storage.Client, loginURL string, idTokenTTL time.Duration) *cl
 }
 
 func isLoopbackURL(raw string) bool {
-	u, err := parseURL(raw)
+	u, err := url.Parse(raw)
 	return err == nil && u.Scheme == "http" && config.IsLoopbackHost(u.Hostname())
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hostportal/idp/mfa"
@@ -123,7 +122,7 @@ func (s *Server) newRecoveryCodes(ctx context.Context, userID string) ([]string,
 	codes := mfa.NewRecoveryCodes(mfa.RecoveryCodeCount)
 	hashes := make([]string, len(codes))
 	for i, c := range codes {
-		hashes[i], _ = mfa.HashRecoveryCode(s.keys, userID, c)
+		hashes[i], _ = mfa.HashRecoveryCode(s.keys, userID, c) // a code NewRecoveryCodes made is always well-formed
 	}
 	if err := s.store.ReplaceRecoveryCodes(ctx, userID, hashes, s.now()); err != nil {
 		return nil, err
@@ -228,5 +227,3 @@ func (s *Server) openJSON(sealed []byte, ad string, v any) error {
 	}
 	return json.Unmarshal(raw, v)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

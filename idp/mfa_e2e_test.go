@@ -308,7 +308,7 @@ func TestRememberDevice(t *testing.T) {
 		}
 
 		// Remember again, then a password change forgets it.
-		p = consentIfAsked(t, env, dev, submitCode(t, env, dev, login(t, env, dev, r.start(oauth2.SetAuthURLParam("prompt", "login")), "alice", alicePassword), app.code(t, 0), true))
+		rememberAgain(t, env, r, dev, app, alicePassword)
 		env.Clock.Advance(30 * time.Second)
 		if err := env.Manage.SetPassword(ctx, manage.Operator, "alice", "a brand new passphrase"); err != nil {
 			t.Fatal(err)
@@ -319,13 +319,21 @@ func TestRememberDevice(t *testing.T) {
 		}
 
 		// And it expires.
-		p = consentIfAsked(t, env, dev, submitCode(t, env, dev, login(t, env, dev, r.start(oauth2.SetAuthURLParam("prompt", "login")), "alice", "a brand new passphrase"), app.code(t, 0), true))
+		rememberAgain(t, env, r, dev, app, "a brand new passphrase")
 		env.Clock.Advance(31 * 24 * time.Hour)
 		f = r.start(oauth2.SetAuthURLParam("prompt", "login"))
 		if p := login(t, env, dev, f, "alice", "a brand new passphrase"); !p.Contains("Authentication Code") {
 			t.Fatalf("an expired remembered device still skips the code: %s", p)
 		}
 	})
+}
+
+// rememberAgain logs alice in with the password and a code, ticking
+// "Remember this device", and checks the portal got a code.
+func rememberAgain(t *testing.T, env *idptest.Env, r *rp, b *idptest.Browser, app *authenticator, pw string) {
+	t.Helper()
+	f := r.start(oauth2.SetAuthURLParam("prompt", "login"))
+	r.codeFrom(f, consentIfAsked(t, env, b, submitCode(t, env, b, login(t, env, b, f, "alice", pw), app.code(t, 0), true)))
 }
 
 func TestDisableRegenerateAndReset(t *testing.T) {

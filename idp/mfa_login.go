@@ -3,6 +3,7 @@ package idp
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/hostportal/idp/mfa"
 	"github.com/hostportal/idp/storage"
@@ -146,7 +147,7 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_code_used", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
-		Result: "success", Details: map[string]string{"codes_left": itoa(left)}})
+		Result: "success", Details: map[string]string{"codes_left": strconv.Itoa(left)}})
 	// RFC 8176 has no value for a recovery code; "otp" would claim an
 	// authenticator app, so the login carries "mfa" alone with "pwd".
 	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, "mfa"), acrMFA, s.now(), true

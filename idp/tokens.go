@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"net/url"
 	"strings"
 	"time"
 
@@ -120,5 +119,3 @@ type clientCredentialsRequest struct {
 func (r *clientCredentialsRequest) GetSubject() string    { return r.clientID }
 func (r *clientCredentialsRequest) GetAudience() []string { return []string{r.clientID} }
 func (r *clientCredentialsRequest) GetScopes() []string   { return r.scopes }
-
-func parseURL(raw string) (*url.URL, error) { return url.Parse(raw) }

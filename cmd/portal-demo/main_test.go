@@ -519,6 +519,7 @@ func TestLoginShowsClaims(t *testing.T) {
 	pg := tp.login(start.header.Get("Location"))
 	mustContain(t, pg,
 		"Hello, Ada Lovelace",
+		`/account">2-Factor Auth</a>`,
 		logoutButton,
 		"Ask for a second factor (acr_values=mfa)",
 		"Log in again (prompt=login)",

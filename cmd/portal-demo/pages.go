@@ -68,6 +68,9 @@ type homePage struct {
 	ClaimsJSON        string
 	HasRefreshToken   bool
 	AccessTokenExpiry time.Time
+	// AccountURL is the provider's account page, where users turn
+	// 2-Factor Auth on: a portal links it from its "<Your Name>" menu.
+	AccountURL string
 }
 
 // claimRow is one line of the claims table.

@@ -227,6 +227,7 @@ func (p *portal) handleHome(w http.ResponseWriter, r *http.Request) {
 	}
 	data.LoggedIn = true
 	data.CSRF = s.csrf
+	data.AccountURL = strings.TrimRight(p.issuer, "/") + "/account"
 	data.HasRefreshToken = s.token.RefreshToken != ""
 	data.AccessTokenExpiry = s.token.Expiry
 	if err := fillClaims(&data, s.claims); err != nil {

@@ -579,22 +579,12 @@ func testKeysConcurrentActivate(t *testing.T, s storage.Store) {
 		at(time.Hour)), "ActivateKey k0")
 
 	const n = 4
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			k := &storage.SigningKey{ID: fmt.Sprintf("k%d", i+1), Algorithm: "RS256",
-				PrivateKey: []byte("p"), PublicKey: []byte("P"), State: storage.KeyActive,
-				CreatedAt: at(time.Duration(i+1) * time.Second)}
-			errs[i] = s.ActivateKey(ctx, k, at(time.Hour))
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := concurrently(n, func(i int) error {
+		k := &storage.SigningKey{ID: fmt.Sprintf("k%d", i+1), Algorithm: "RS256",
+			PrivateKey: []byte("p"), PublicKey: []byte("P"), State: storage.KeyActive,
+			CreatedAt: at(time.Duration(i+1) * time.Second)}
+		return s.ActivateKey(ctx, k, at(time.Hour))
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("concurrent ActivateKey k%d: %v", i+1, err)
@@ -667,36 +657,10 @@ func testRefreshTokenConcurrentRotate(t *testing.T, s storage.Store) {
 	must(t, s.CreateRefreshToken(ctx, newToken("h0", "f1", "u1", "c1", at(time.Hour))), "CreateRefreshToken")
 
 	const n = 8
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			next := newToken(fmt.Sprintf("next-%d", i), "f1", "u1", "c1", at(2*time.Hour))
-			errs[i] = s.RotateRefreshToken(ctx, "h0", next, at(time.Duration(i+1)*time.Second))
-		})
-	}
-	close(start)
-	wg.Wait()
-
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("rotations %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case !errors.Is(err, storage.ErrTokenUsed):
-			t.Errorf("rotation %d: got %v, want ErrTokenUsed", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no rotation succeeded")
-	}
+	winner := oneWinner(t, "rotation", storage.ErrTokenUsed, concurrently(n, func(i int) error {
+		next := newToken(fmt.Sprintf("next-%d", i), "f1", "u1", "c1", at(2*time.Hour))
+		return s.RotateRefreshToken(ctx, "h0", next, at(time.Duration(i+1)*time.Second))
+	}))
 	for i := range n {
 		_, err := s.RefreshTokenByHash(ctx, fmt.Sprintf("next-%d", i))
 		if i == winner {
@@ -964,4 +928,43 @@ func testDeleteClientCascades(t *testing.T, s storage.Store) {
 	}
 	_, err = s.UserByID(ctx, "u1")
 	must(t, err, "the user survives DeleteClient")
+}
+
+// concurrently starts call(0) … call(n-1) at the same moment, each in its
+// own goroutine, and returns their errors by index.
+func concurrently(n int, call func(i int) error) []error {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = call(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// oneWinner checks that exactly one of concurrent calls succeeded and that
+// every other failed with loserErr; it returns the winner's index.
+func oneWinner(t *testing.T, what string, loserErr error, errs []error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner >= 0 {
+				t.Errorf("%s %d and %d both succeeded", what, winner, i)
+			}
+			winner = i
+		case !errors.Is(err, loserErr):
+			t.Errorf("%s %d: got %v, want %v", what, i, err, loserErr)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no %s succeeded", what)
+	}
+	return winner
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,19 +111,11 @@ func testTOTPConcurrentAdvance(t *testing.T, s storage.Store) {
 
 	const n = 8
 	run := func(step func(i int) int64) (ok []bool, errs []error) {
-		var (
-			wg    sync.WaitGroup
-			start = make(chan struct{})
-		)
-		ok, errs = make([]bool, n), make([]error, n)
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				ok[i], errs[i] = s.AdvanceTOTPStep(ctx, "u1", step(i))
-			})
-		}
-		close(start)
-		wg.Wait()
+		ok = make([]bool, n)
+		errs = concurrently(n, func(i int) (err error) {
+			ok[i], err = s.AdvanceTOTPStep(ctx, "u1", step(i))
+			return err
+		})
 		return ok, errs
 	}
 
@@ -262,35 +253,9 @@ func testRecoveryCodeConcurrentConsume(t *testing.T, s storage.Store) {
 	must(t, s.ReplaceRecoveryCodes(ctx, "u1", []string{"c1", "c2"}, base), "ReplaceRecoveryCodes")
 
 	const n = 8
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.ConsumeRecoveryCode(ctx, "u1", "c1", fmt.Sprintf("r%d", i), at(time.Duration(i)*time.Second))
-		})
-	}
-	close(start)
-	wg.Wait()
-
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			if winner >= 0 {
-				t.Errorf("consumers %d and %d both succeeded", winner, i)
-			}
-			winner = i
-		case !errors.Is(err, storage.ErrNotFound):
-			t.Errorf("consumer %d: got %v, want ErrNotFound", i, err)
-		}
-	}
-	if winner < 0 {
-		t.Fatal("no consumer succeeded")
-	}
+	winner := oneWinner(t, "consumer", storage.ErrNotFound, concurrently(n, func(i int) error {
+		return s.ConsumeRecoveryCode(ctx, "u1", "c1", fmt.Sprintf("r%d", i), at(time.Duration(i)*time.Second))
+	}))
 	if got := countCodes(t, s, "u1"); got != 2 {
 		t.Errorf("CountRecoveryCodes = %d, want 2", got)
 	}
@@ -320,19 +285,9 @@ func testRecoveryCodesConcurrentReplace(t *testing.T, s storage.Store) {
 		}
 		return hashes
 	}
-	var (
-		wg    sync.WaitGroup
-		start = make(chan struct{})
-		errs  = make([]error, n)
-	)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = s.ReplaceRecoveryCodes(ctx, "u1", set(i), at(time.Duration(i)*time.Second))
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := concurrently(n, func(i int) error {
+		return s.ReplaceRecoveryCodes(ctx, "u1", set(i), at(time.Duration(i)*time.Second))
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("ReplaceRecoveryCodes #%d: %v", i, err)
