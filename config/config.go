@@ -49,15 +49,36 @@ type RedisConfig struct {
 
 // SMSConfig: sms.*
 type SMSConfig struct {
-	Provider string       `mapstructure:"provider"` // none, console, twilio
-	Twilio   TwilioConfig `mapstructure:"twilio"`
+	Provider string `mapstructure:"provider"` // none, console, twilio
+	// Message is the text of a code message; {code}, {issuer} and {minutes}
+	// are replaced. The WebOTP line "@host #code" is always appended.
+	Message string `mapstructure:"message"`
+	// Timeout bounds one call to the provider.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// AllowedCountries restricts where codes go: calling codes ("1", "+44")
+	// or ISO regions ("US", "GB"); empty allows every country.
+	AllowedCountries []string     `mapstructure:"allowed_countries"`
+	Limits           SMSLimits    `mapstructure:"limits"`
+	Twilio           TwilioConfig `mapstructure:"twilio"`
+}
+
+// SMSLimits: sms.limits.* (against SMS pumping: every message costs money
+// and a bot can make a form send thousands).
+type SMSLimits struct {
+	ResendInterval time.Duration `mapstructure:"resend_interval"` // at most one message per pending login (or phone verification) this often
+	PerUserHour    int           `mapstructure:"per_user_hour"`
+	PerUserDay     int           `mapstructure:"per_user_day"`
+	PerNumberHour  int           `mapstructure:"per_number_hour"`
+	PerNumberDay   int           `mapstructure:"per_number_day"`
+	PerIPHour      int           `mapstructure:"per_ip_hour"` // per client IP (IPv6 by /64)
+	PerIPDay       int           `mapstructure:"per_ip_day"`
 }
 
 // TwilioConfig: sms.twilio.*
 type TwilioConfig struct {
 	AccountSID string `mapstructure:"account_sid"`
 	AuthToken  string `mapstructure:"auth_token"`
-	From       string `mapstructure:"from"`
+	From       string `mapstructure:"from"` // +E164 sender, alphanumeric sender id, or a Messaging Service SID (MG...)
 	APIURL     string `mapstructure:"api_url"`
 }
 
@@ -65,7 +86,11 @@ type TwilioConfig struct {
 type MFAConfig struct {
 	RememberDevice time.Duration `mapstructure:"remember_device"`
 	Required       bool          `mapstructure:"required"`
-	TOTP           TOTPConfig    `mapstructure:"totp"`
+	// SMSAsOnlyFactor lets a verified cell phone be a user's only second
+	// factor. Off by default: SMS is the weakest factor (NIST SP 800-63B
+	// calls it restricted), so it is a fallback next to the app.
+	SMSAsOnlyFactor bool       `mapstructure:"sms_as_only_factor"`
+	TOTP            TOTPConfig `mapstructure:"totp"`
 }
 
 // TOTPConfig: mfa.totp.*
@@ -127,6 +152,9 @@ type ClientConfig struct {
 // Grant types a client may have.
 var GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 
+// DefaultSMSMessage is sms.message's default.
+const DefaultSMSMessage = "{code} is your {issuer} login code. It expires in {minutes} minutes."
+
 // Defaults returns the embedded defaults (SPEC.md).
 func Defaults() Config {
 	return Config{
@@ -135,8 +163,15 @@ func Defaults() Config {
 		DataDir:  "data",
 		Database: DatabaseConfig{URL: "sqlite://data/idp.db"},
 		Redis:    RedisConfig{KeyPrefix: "idp:"},
-		SMS:      SMSConfig{Provider: "none", Twilio: TwilioConfig{APIURL: "https://api.twilio.com"}},
-		MFA:      MFAConfig{RememberDevice: 720 * time.Hour},
+		SMS: SMSConfig{
+			Provider: "none",
+			Message:  DefaultSMSMessage,
+			Timeout:  10 * time.Second,
+			Limits: SMSLimits{ResendInterval: 30 * time.Second, PerUserHour: 5, PerUserDay: 10,
+				PerNumberHour: 5, PerNumberDay: 10, PerIPHour: 20, PerIPDay: 100},
+			Twilio: TwilioConfig{APIURL: "https://api.twilio.com"},
+		},
+		MFA: MFAConfig{RememberDevice: 720 * time.Hour},
 		// OWASP's argon2id recommendation (m=19 MiB, t=2, p=1).
 		Password: PasswordConfig{Argon2: Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}},
 		Tokens: TokensConfig{
@@ -259,6 +294,32 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("sms.provider", "must be none, console or twilio, got %q", c.SMS.Provider)
+	}
+	if !strings.Contains(c.SMS.Message, "{code}") {
+		bad("sms.message", "must contain {code}, where the code goes")
+	} else if len(c.SMS.Message) > 300 {
+		bad("sms.message", "must be at most 300 characters (a long text is split into several paid messages)")
+	}
+	if c.SMS.Timeout < time.Second {
+		bad("sms.timeout", "must be at least 1s (10s suits Twilio), got %v", c.SMS.Timeout)
+	}
+	for _, ac := range c.SMS.AllowedCountries {
+		if err := validCountryEntry(ac); err != nil {
+			bad("sms.allowed_countries", "%v", err)
+		}
+	}
+	l := c.SMS.Limits
+	if l.ResendInterval < time.Second {
+		bad("sms.limits.resend_interval", "must be at least 1s, got %v", l.ResendInterval)
+	}
+	for key, n := range map[string]int{
+		"sms.limits.per_user_hour": l.PerUserHour, "sms.limits.per_user_day": l.PerUserDay,
+		"sms.limits.per_number_hour": l.PerNumberHour, "sms.limits.per_number_day": l.PerNumberDay,
+		"sms.limits.per_ip_hour": l.PerIPHour, "sms.limits.per_ip_day": l.PerIPDay,
+	} {
+		if n < 1 {
+			bad(key, "must be at least 1, got %d", n)
+		}
 	}
 	if u, err := url.Parse(c.SMS.Twilio.APIURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		bad("sms.twilio.api_url", "must be an absolute http(s) URL, got %q", c.SMS.Twilio.APIURL)
@@ -415,6 +476,19 @@ func ValidateRedirectURI(raw string) error {
 		if !strings.Contains(u.Scheme, ".") {
 			return fmt.Errorf("%q must use https, http on localhost, or a reverse-domain app scheme", raw)
 		}
+	}
+	return nil
+}
+
+// validCountryEntry checks the form of an sms.allowed_countries entry: a
+// calling code (1 to 3 digits, optionally with +) or a two-letter region.
+// Whether the region exists is checked where the phone rules live (manage).
+func validCountryEntry(s string) error {
+	e := strings.TrimPrefix(strings.TrimSpace(s), "+")
+	digits := e != "" && len(e) <= 3 && strings.Trim(e, "0123456789") == ""
+	letters := len(e) == 2 && strings.Trim(strings.ToUpper(e), "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
+	if !digits && !letters {
+		return fmt.Errorf("%q is neither a calling code (such as 1 or +44) nor a two-letter country code (such as US or GB)", s)
 	}
 	return nil
 }

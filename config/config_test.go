@@ -99,7 +99,7 @@ func TestDefaults(t *testing.T) {
 				t.Fatalf("Defaults().Validate: %v", err)
 			}
 			for _, key := range config.Keys() {
-				if got, want := field(t, cfg, key), field(t, &def, key); got != want {
+				if got, want := field(t, cfg, key), field(t, &def, key); !reflect.DeepEqual(got, want) {
 					t.Errorf("%s = %v, want the default %v", key, got, want)
 				}
 			}
@@ -200,9 +200,21 @@ sms:
     auth_token: token0123
     from: "+15551234567"
     api_url: https://sms-gateway.example.com
+  message: "Your code is {code}"
+  timeout: 5s
+  allowed_countries: [US, "+44"]
+  limits:
+    resend_interval: 1m
+    per_user_hour: 3
+    per_user_day: 6
+    per_number_hour: 4
+    per_number_day: 8
+    per_ip_hour: 50
+    per_ip_day: 200
 mfa:
   remember_device: 168h
   required: true
+  sms_as_only_factor: true
   totp:
     issuer: Example Corp
 webauthn:
@@ -256,6 +268,17 @@ clients:
 		"sms.twilio.auth_token":         "token0123",
 		"sms.twilio.from":               "+15551234567",
 		"sms.twilio.api_url":            "https://sms-gateway.example.com",
+		"sms.message":                   "Your code is {code}",
+		"sms.timeout":                   5 * time.Second,
+		"sms.allowed_countries":         []string{"US", "+44"},
+		"sms.limits.resend_interval":    time.Minute,
+		"sms.limits.per_user_hour":      3,
+		"sms.limits.per_user_day":       6,
+		"sms.limits.per_number_hour":    4,
+		"sms.limits.per_number_day":     8,
+		"sms.limits.per_ip_hour":        50,
+		"sms.limits.per_ip_day":         200,
+		"mfa.sms_as_only_factor":        true,
 		"mfa.remember_device":           168 * time.Hour,
 		"mfa.required":                  true,
 		"mfa.totp.issuer":               "Example Corp",
@@ -277,7 +300,7 @@ clients:
 			t.Errorf("key %s is not in this test's file: add it", key)
 			continue
 		}
-		if got := field(t, cfg, key); got != w {
+		if got := field(t, cfg, key); !reflect.DeepEqual(got, w) {
 			t.Errorf("%s = %#v, want %#v", key, got, w)
 		}
 	}
@@ -321,6 +344,7 @@ var envValues = map[string]struct {
 	"sms.twilio.auth_token":  {"tok123", "tok123"},
 	"sms.twilio.from":        {"+15551234567", "+15551234567"},
 	"sms.twilio.api_url":     {"http://127.0.0.1:9999", "http://127.0.0.1:9999"},
+	"sms.message":            {"Code {code}", "Code {code}"},
 	"mfa.totp.issuer":        {"Example Corp", "Example Corp"},
 	"webauthn.rp_id":         {"localhost", "localhost"}, // the default issuer's host
 	"log.level":              {"debug", "debug"},
@@ -349,23 +373,27 @@ func TestEnvironmentOverridesEveryKey(t *testing.T) {
 				env, want = fmt.Sprint(d+1024), d+1024
 			case uint8:
 				env, want = fmt.Sprint(d+1), d+1
+			case int:
+				env, want = fmt.Sprint(d+1000), d+1000
+			case []string:
+				env, want = "US, +44", []string{"US", " +44"}
 			default:
 				t.Fatalf("key %s has type %T, which this test does not know", key, d)
 			}
 			kinds[reflect.TypeOf(want).Kind()] = true
-			if want == field(t, &def, key) {
+			if reflect.DeepEqual(want, field(t, &def, key)) {
 				t.Fatalf("test value %v for %s is the default", want, key)
 			}
 			cfg, err := loadEnv(config.EnvName(key) + "=" + env)
 			if err != nil {
 				t.Fatalf("%s=%s: %v", config.EnvName(key), env, err)
 			}
-			if got := field(t, cfg, key); got != want {
+			if got := field(t, cfg, key); !reflect.DeepEqual(got, want) {
 				t.Errorf("%s=%s gave %s = %#v, want %#v", config.EnvName(key), env, key, got, want)
 			}
 		})
 	}
-	for _, k := range []reflect.Kind{reflect.String, reflect.Int64, reflect.Bool, reflect.Uint32} {
+	for _, k := range []reflect.Kind{reflect.String, reflect.Int64, reflect.Bool, reflect.Uint32, reflect.Int, reflect.Slice} {
 		if !kinds[k] {
 			t.Errorf("no key of kind %v was tried", k)
 		}
@@ -542,6 +570,14 @@ func TestInvalidValues(t *testing.T) {
 		{name: "twilio SID not alphanumeric", env: []string{"IDP_SMS_PROVIDER=twilio", "IDP_SMS_TWILIO_ACCOUNT_SID=AC1/../x",
 			"IDP_SMS_TWILIO_AUTH_TOKEN=tok", "IDP_SMS_TWILIO_FROM=+15551234567"}, key: "sms.twilio.account_sid"},
 		{name: "twilio api_url relative", env: []string{"IDP_SMS_TWILIO_API_URL=/twilio"}, key: "sms.twilio.api_url"},
+		{name: "sms message without code", env: []string{"IDP_SMS_MESSAGE=Your login code"}, key: "sms.message", want: []string{"{code}"}},
+		{name: "sms timeout too short", env: []string{"IDP_SMS_TIMEOUT=10ms"}, key: "sms.timeout"},
+		{name: "sms allowed country junk", env: []string{"IDP_SMS_ALLOWED_COUNTRIES=US,Narnia"}, key: "sms.allowed_countries", want: []string{"Narnia"}},
+		{name: "sms allowed country long code", env: []string{"IDP_SMS_ALLOWED_COUNTRIES=+12345"}, key: "sms.allowed_countries"},
+		{name: "sms per user hour 0", env: []string{"IDP_SMS_LIMITS_PER_USER_HOUR=0"}, key: "sms.limits.per_user_hour"},
+		{name: "sms per ip day negative", env: []string{"IDP_SMS_LIMITS_PER_IP_DAY=-1"}, key: "sms.limits.per_ip_day"},
+		{name: "sms resend interval 0", env: []string{"IDP_SMS_LIMITS_RESEND_INTERVAL=0s"}, key: "sms.limits.resend_interval"},
+		{name: "sms per number hour not a number", env: []string{"IDP_SMS_LIMITS_PER_NUMBER_HOUR=five"}, key: "sms.limits.per_number_hour"},
 		{name: "remember_device negative", env: []string{"IDP_MFA_REMEMBER_DEVICE=-1h"}, key: "mfa.remember_device"},
 		{name: "argon2 memory too low", env: []string{"IDP_PASSWORD_ARGON2_MEMORY_KIB=512"}, key: "password.argon2.memory_kib", want: []string{"1024"}},
 		{name: "argon2 iterations 0", env: []string{"IDP_PASSWORD_ARGON2_ITERATIONS=0"}, key: "password.argon2.iterations"},

@@ -162,7 +162,11 @@ func flatten(v reflect.Value, prefix string) map[string]any {
 				out[k] = val
 			}
 		case reflect.Slice:
-			// Lists of structs (clients) are file-only.
+			// Lists of strings are keys (IDP_X=a,b); lists of structs
+			// (clients) are file-only.
+			if fv.Type().Elem().Kind() == reflect.String {
+				out[key] = fv.Interface()
+			}
 		default:
 			out[key] = fv.Interface()
 		}
