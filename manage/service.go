@@ -38,6 +38,11 @@ type Service struct {
 	Hasher *password.Hasher
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Phones is where SMS codes may go (sms.allowed_countries): CreateUser
+	// and SetPhone refuse a number it does not allow, so that an operator
+	// or a portal cannot set one the login would never text. Nil allows
+	// every country.
+	Phones *PhonePolicy
 }
 
 func (s *Service) now() time.Time {

@@ -22,8 +22,9 @@ type NewUser struct {
 	Password string
 }
 
-// CreateUser validates u, hashes its password and stores the user with a
-// random id (never derived from the username). Event: user.created.
+// CreateUser validates u (a Phone must be one s.Phones allows), hashes its
+// password and stores the user with a random id (never derived from the
+// username). Event: user.created.
 func (s *Service) CreateUser(ctx context.Context, actor Actor, u NewUser) (*storage.User, error) {
 	username, err := NormalizeUsername(u.Username)
 	var errs []error
@@ -41,6 +42,8 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, u NewUser) (*stor
 	var phone string
 	if u.Phone != "" {
 		if phone, err = NormalizePhone(u.Phone); err != nil {
+			errs = append(errs, err)
+		} else if err := s.checkPhonePolicy(phone); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -150,11 +153,15 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, username, pw str
 }
 
 // SetPhone sets the user's cell phone (any international format; stored as
-// E.164). A number set by an operator or a portal counts as verified.
+// E.164). A number set by an operator or a portal counts as verified; one
+// s.Phones does not allow is refused.
 // Event: user.phone_changed.
 func (s *Service) SetPhone(ctx context.Context, actor Actor, username, phone string) (*storage.User, error) {
 	e164, err := NormalizePhone(phone)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPhonePolicy(e164); err != nil {
 		return nil, err
 	}
 	return s.changePhone(ctx, actor, username, e164)

@@ -93,21 +93,27 @@ func ValidatePassword(pw string) error {
 }
 
 // NormalizePhone parses an international phone number (a leading + and the
-// country code; spaces, dashes and brackets allowed) and returns it in
-// E.164 form, e.g. "+1 (415) 555-0123" becomes "+14155550123".
+// country code; spaces, dots, dashes and brackets allowed) and returns it in
+// E.164 form, e.g. "+1 (415) 555-0123" becomes "+14155550123". It applies
+// the rules of ParsePhone, so a number no SMS reaches (landline, toll-free,
+// premium-rate, ...) is refused here too; the other messages name the value,
+// for operators and API clients.
 func NormalizePhone(phone string) (string, error) {
 	p := strings.TrimSpace(phone)
 	if !strings.HasPrefix(p, "+") {
 		return "", invalid("phone", "invalid phone number %q: start it with + and the country code, e.g. +14155550123", phone)
 	}
-	num, err := phonenumbers.Parse(p, "")
-	if err != nil {
+	num, problem := parsePhone("", p)
+	switch {
+	case problem == phoneOK:
+		return phonenumbers.Format(num, phonenumbers.E164), nil
+	case problem == phoneNoSMS:
+		return "", errNoSMS(num)
+	case num != nil && (problem == phoneInvalid || problem == phoneImplausible):
+		return "", invalid("phone", "invalid phone number %q: it is not a valid number for country code +%d; check the digits", phone, num.GetCountryCode())
+	default:
 		return "", invalid("phone", "invalid phone number %q: it is not a phone number; write + , the country code and the number, e.g. +14155550123", phone)
 	}
-	if !phonenumbers.IsValidNumber(num) {
-		return "", invalid("phone", "invalid phone number %q: it is not a valid number for country code +%d; check the digits", phone, num.GetCountryCode())
-	}
-	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
 // maskPhone keeps the country code's first digits and the last two digits,
