@@ -31,6 +31,10 @@ var accountNotices = map[string]string{
 	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
 	"devices-forgotten": "Every remembered device was forgotten. Each browser asks for a code at its next login.",
 	"enrol-expired":     "Setting up 2-Factor Auth took too long. Turn it on again to start over.",
+	"phone-code-sent":   "We sent a code to your cell phone. Enter it under Cell Phone to confirm the number.",
+	"phone-verified":    "Your cell phone is verified. You can now get login codes by SMS.",
+	"phone-removed":     "Your cell phone was removed. No more codes are sent to it.",
+	"phone-unchanged":   "That number is already your cell phone.",
 }
 
 // accountUser returns the logged-in user, or starts a login that comes
@@ -60,15 +64,47 @@ func (s *Server) accountUser(w http.ResponseWriter, r *http.Request, returnTo st
 		// A form posted after the session ended: start from the account page.
 		returnTo = "/account"
 	}
+	s.startAccountLogin(w, r, returnTo, "")
+	return nil
+}
+
+// startAccountLogin sends the browser through the hosted login, back to
+// returnTo. With a notice the password is asked for again even within the
+// session (max_age=0), and the login page says why.
+func (s *Server) startAccountLogin(w http.ResponseWriter, r *http.Request, returnTo, notice string) {
 	now := s.now()
 	a := &AuthRequest{ID: secret.RandomToken(32), CreatedAt: now, ExpiresAt: now.Add(s.cfg.Session.LoginTimeout),
-		Step: stepPassword, ReturnTo: returnTo, Browser: browserBinding(s.browserID(w, r, true))}
-	if err := s.authRequests.create(ctx, a); err != nil {
+		Step: stepPassword, ReturnTo: returnTo, Browser: browserBinding(s.browserID(w, r, true)), Notice: notice}
+	if notice != "" {
+		fresh := uint(0)
+		a.MaxAge = &fresh
+	}
+	if err := s.authRequests.create(r.Context(), a); err != nil {
 		s.serverError(w, r, err)
-		return nil
+		return
 	}
 	http.Redirect(w, r, loginURL(a.ID), http.StatusSeeOther)
-	return nil
+}
+
+// recentAuthWindow: a change to a user's second factors needs a login
+// this recent, so that a session left open (or stolen) cannot add the
+// attacker's phone.
+const recentAuthWindow = 15 * time.Minute
+
+// freshLogin reports whether this browser's session logged in within
+// recentAuthWindow. When it did not, it starts a new login back to
+// /account, saying why, and answers the request itself.
+func (s *Server) freshLogin(w http.ResponseWriter, r *http.Request, why string) bool {
+	sess, err := s.currentSession(r.Context(), r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if sess != nil && s.now().Sub(sess.AuthTime) <= recentAuthWindow {
+		return true
+	}
+	s.startAccountLogin(w, r, "/account", why)
+	return false
 }
 
 // accountForm is accountUser for a form post: it also checks the CSRF token.
@@ -93,6 +129,19 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
+	s.showAccount(w, r, u, accountView{status: http.StatusOK})
+}
+
+// accountView is what one answer adds to the account page: its status and
+// the outcome of a form posted to it.
+type accountView struct {
+	status      int
+	phoneError  string
+	phoneInput  string
+	phoneRegion string
+}
+
+func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.User, v accountView) {
 	ctx := r.Context()
 	has, err := s.hasSecondFactor(ctx, u.ID)
 	if err != nil {
@@ -109,6 +158,12 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	phone, err := s.phoneSection(r, u, has, v)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	on := has || phone.SecondFactor
 	page := templates.AccountPage{
 		Base:                templates.Base{Title: "Your account", CSRFToken: s.accountCSRF(w, r), Notice: accountNotices[r.URL.Query().Get("notice")]},
 		Username:            u.Username,
@@ -118,10 +173,11 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 		EnableTOTPAction:    "/account/2fa/enable",
 		DisableTOTPURL:      "/account/2fa/disable",
 		RecoveryCodesLeft:   left,
-		RecoveryCodesLow:    has && left <= 3,
+		RecoveryCodesLow:    on && left <= 3,
 		RegenerateCodesURL:  "/account/recovery-codes",
 		ForgetDevicesAction: "/account/devices/forget",
 		LogoutAction:        "/account/logout",
+		Phone:               phone,
 	}
 	now := s.now()
 	for _, d := range devices {
@@ -132,7 +188,7 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 			Description: d.Description, Created: formatDate(d.CreatedAt), LastUsed: formatDate(d.LastUsedAt), Expires: formatDate(d.ExpiresAt),
 		})
 	}
-	s.render(w, r, http.StatusOK, page)
+	s.render(w, r, v.status, page)
 }
 
 // formatDate is a date for the pages; empty (shown as "Never") for a zero time.
@@ -306,8 +362,24 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 	if res == codeOK {
 		return true
 	}
+	if !s.accountFailure(w, r, u, method, action) {
+		return false
+	}
+	msg := res.message()
+	if method == "recovery_code" {
+		msg = "That code is not right. Enter the six-digit code from your app, or an unused recovery code."
+	}
+	s.confirmPage(w, r, http.StatusUnauthorized, msg, action)
+	return false
+}
+
+// accountFailure audits and counts a wrong code in the account pages.
+// Past accountFailureLimit the session ends and it answers the request
+// itself (false); otherwise the caller shows its form again.
+func (s *Server) accountFailure(w http.ResponseWriter, r *http.Request, u *storage.User, method, where string) bool {
+	ctx := r.Context()
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.failed", UserID: u.ID, Username: u.Username, Result: "failure",
-		Details: map[string]string{"method": method, "where": action}})
+		Details: map[string]string{"method": method, "where": where}})
 	n, err := s.pending.Incr(ctx, "account-failures:"+u.ID, accountFailureWindow)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -322,12 +394,7 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 			"There were too many wrong codes, so you were logged out. Log in again to continue.", nil)
 		return false
 	}
-	msg := res.message()
-	if method == "recovery_code" {
-		msg = "That code is not right. Enter the six-digit code from your app, or an unused recovery code."
-	}
-	s.confirmPage(w, r, http.StatusUnauthorized, msg, action)
-	return false
+	return true
 }
 
 func (s *Server) handleDisable(w http.ResponseWriter, r *http.Request) {

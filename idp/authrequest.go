@@ -77,6 +77,9 @@ type AuthRequest struct {
 	// ReturnTo is set for logins to the provider's own pages (the account
 	// pages): when done, the browser goes there instead of to a portal.
 	ReturnTo string `json:"return_to,omitempty"`
+	// Notice is shown on the login page: why the password is asked for
+	// again (a fresh login before a sensitive change).
+	Notice string `json:"notice,omitempty"`
 	// CodeIssued is set when the library asked for the code, so that the
 	// callback cannot be replayed for a second code.
 	CodeIssued bool `json:"code_issued,omitempty"`

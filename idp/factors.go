@@ -17,7 +17,33 @@ import (
 // check at login goes through Server.failed; in the account pages through
 // Server.accountFailure.
 
-// hasSecondFactor reports whether the user has turned 2-Factor Auth on.
+// factors is what a user can pass a login's second factor with.
+type factors struct {
+	user *storage.User
+	TOTP bool // an authenticator app
+	SMS  bool // a verified cell phone, and SMS configured (see smsUsable)
+}
+
+// required reports whether a login must ask this user for a second
+// factor. SMS alone counts only with mfa.sms_as_only_factor; otherwise it
+// is a fallback next to the app.
+func (f factors) required(smsAlone bool) bool { return f.TOTP || (f.SMS && smsAlone) }
+
+// factorsOf loads the user and their second factors.
+func (s *Server) factorsOf(ctx context.Context, userID string) (factors, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return factors{}, err
+	}
+	has, err := s.hasSecondFactor(ctx, userID)
+	if err != nil {
+		return factors{}, err
+	}
+	return factors{user: u, TOTP: has, SMS: s.smsUsable(u)}, nil
+}
+
+// hasSecondFactor reports whether the user has an authenticator app (the
+// 2-Factor Auth switch).
 func (s *Server) hasSecondFactor(ctx context.Context, userID string) (bool, error) {
 	_, err := s.store.TOTPByUser(ctx, userID)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -267,10 +267,11 @@ func (s *Server) mfaRequired(l *loaded, c *client) bool {
 func (s *Server) nextStep(w http.ResponseWriter, r *http.Request, l *loaded, c *client) (string, error) {
 	ctx := r.Context()
 	if l.ACR != acrMFA {
-		has, err := s.hasSecondFactor(ctx, l.UserID)
+		f, err := s.factorsOf(ctx, l.UserID)
 		if err != nil {
 			return "", err
 		}
+		has := f.required(s.cfg.MFA.SMSAsOnlyFactor)
 		switch {
 		case has && s.rememberedDevice(w, r, l):
 		case has:
@@ -345,7 +346,7 @@ func (s *Server) abort(w http.ResponseWriter, r *http.Request, l *loaded, e *oid
 
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string, status int, msg, username string) {
 	s.render(w, r, status, templates.LoginPage{
-		Base:          templates.Base{Title: "Log in", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
+		Base:          templates.Base{Title: "Log in", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg, Notice: l.Notice},
 		Action:        "/login/password",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),

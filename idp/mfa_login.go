@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
@@ -14,15 +15,31 @@ import (
 // recovery code, or a remembered device), enrolment when a second factor is
 // required and the user has none, and the recovery codes shown once.
 
+// showSecondFactor shows the second-factor step: the authenticator app's
+// code (with "Send SMS Code" when the user can get one), or, for a user
+// whose only factor is the phone, the SMS page.
 func (s *Server) showSecondFactor(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string, status int, msg string) {
-	s.render(w, r, status, templates.SecondFactorPage{
+	f, err := s.factorsOf(r.Context(), l.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !f.TOTP && f.SMS {
+		s.showSMSLogin(w, r, l, c, browser, status, msg)
+		return
+	}
+	page := templates.SecondFactorPage{
 		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
 		Action:        "/login/mfa",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),
 		RememberDays:  s.rememberDays(),
 		MethodsURL:    "/login/methods?id=" + url.QueryEscape(l.ID),
-	})
+	}
+	if f.SMS {
+		page.SendSMSAction = "/login/sms/send"
+	}
+	s.render(w, r, status, page)
 }
 
 // handleSecondFactor checks the authenticator app's code.
@@ -45,9 +62,17 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, "otp", "mfa"), acrMFA, s.now(), true
+	s.secondFactorPassed(w, r, l, c, "totp", "otp")
+}
+
+// secondFactorPassed records a passed second factor (method for the audit
+// log, amr its RFC 8176 value), remembers the device when asked, and moves
+// the login on.
+func (s *Server) secondFactorPassed(w http.ResponseWriter, r *http.Request, l *loaded, c *client, method, amr string) {
+	ctx := r.Context()
+	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, amr, "mfa"), acrMFA, s.now(), true
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.passed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
-		Result: "success", Details: map[string]string{"method": "totp"}})
+		Result: "success", Details: map[string]string{"method": method}})
 	if r.PostForm.Get("remember") == "on" {
 		if err := s.rememberDevice(ctx, w, r, l.UserID); err != nil {
 			s.serverError(w, r, err)
@@ -91,13 +116,34 @@ func (s *Server) handleMethods(w http.ResponseWriter, r *http.Request) {
 	if l == nil {
 		return
 	}
+	ctx := r.Context()
+	f, err := s.factorsOf(ctx, l.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	left, err := s.store.CountRecoveryCodes(ctx, l.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	id := url.QueryEscape(l.ID)
+	var methods []templates.Method
+	if f.TOTP {
+		methods = append(methods, templates.Method{Label: "Authenticator app",
+			Description: "Enter the six-digit code from your authenticator app.", URL: loginURL(l.ID)})
+	}
+	if f.SMS {
+		methods = append(methods, templates.Method{Label: "SMS code",
+			Description: "Get a code by text message to " + manage.MaskedPhone(f.user.Phone) + ".", URL: "/login/sms?id=" + id})
+	}
+	if f.TOTP || left > 0 {
+		methods = append(methods, templates.Method{Label: "Recovery code",
+			Description: "Use one of the recovery codes you saved when you turned on 2-Factor Auth.", URL: "/login/recovery?id=" + id})
+	}
 	s.render(w, r, http.StatusOK, templates.MethodsPage{
-		Base: templates.Base{Title: "Try another method"},
-		Methods: []templates.Method{
-			{Label: "Authenticator app", Description: "Enter the six-digit code from your authenticator app.", URL: loginURL(l.ID)},
-			{Label: "Recovery code", Description: "Use one of the recovery codes you saved when you turned on 2-Factor Auth.", URL: "/login/recovery?id=" + id},
-		},
+		Base:    templates.Base{Title: "Try another method"},
+		Methods: methods,
 		BackURL: loginURL(l.ID),
 	})
 }

@@ -38,6 +38,9 @@ type Options struct {
 	Signing *signing.Set
 	Hasher  *password.Hasher
 	Pages   *templates.Pages
+	// SMS sends text messages; nil when sms.provider is none (SMS is then
+	// offered nowhere).
+	SMS SMSSender
 	// Now is the clock; time.Now when nil. Tests inject their own.
 	Now func() time.Time
 }
@@ -51,6 +54,8 @@ type Server struct {
 	signing      *signing.Set
 	hasher       *password.Hasher
 	pages        *templates.Pages
+	sms          SMSSender
+	phones       *manage.PhonePolicy
 	now          func() time.Time
 	authRequests authRequests
 	provider     *op.Provider
@@ -71,8 +76,13 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, store: o.Store, pending: o.Pending, keys: o.Keys, signing: o.Signing,
-		hasher: o.Hasher, pages: o.Pages, now: o.Now,
+		hasher: o.Hasher, pages: o.Pages, sms: o.SMS, now: o.Now,
 	}
+	phones, err := manage.NewPhonePolicy(o.Config.SMS.AllowedCountries)
+	if err != nil {
+		return nil, fmt.Errorf("sms.allowed_countries: %w", err)
+	}
+	s.phones = phones
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -133,6 +143,9 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/consent", s.handleConsent)
 	mux.HandleFunc("POST /login/mfa", s.handleSecondFactor)
 	mux.HandleFunc("GET /login/methods", s.handleMethods)
+	mux.HandleFunc("GET /login/sms", s.handleSMSLoginForm)
+	mux.HandleFunc("POST /login/sms", s.handleSMSLogin)
+	mux.HandleFunc("POST /login/sms/send", s.handleSMSSend)
 	mux.HandleFunc("GET /login/recovery", s.handleRecoveryForm)
 	mux.HandleFunc("POST /login/recovery", s.handleRecovery)
 	mux.HandleFunc("POST /login/enrol", s.handleLoginEnrol)
@@ -146,6 +159,10 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /account/recovery-codes", s.handleConfirmForm("/account/recovery-codes"))
 	mux.HandleFunc("POST /account/recovery-codes", s.handleRegenerate)
 	mux.HandleFunc("POST /account/devices/forget", s.handleForgetDevices)
+	mux.HandleFunc("POST /account/phone", s.handlePhoneSave)
+	mux.HandleFunc("POST /account/phone/verify", s.handlePhoneVerify)
+	mux.HandleFunc("POST /account/phone/resend", s.handlePhoneResend)
+	mux.HandleFunc("POST /account/phone/remove", s.handlePhoneRemove)
 	mux.HandleFunc("POST /account/logout", s.handleAccountLogout)
 	mux.HandleFunc("POST /logout", s.handleLogout)
 	mux.HandleFunc("GET /logged-out", s.handleLoggedOut)
@@ -257,7 +274,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // manage is the shared user operations, acting as the user themself.
 func (s *Server) manage() *manage.Service {
-	return &manage.Service{Store: s.store, Hasher: s.hasher, Now: s.now}
+	return &manage.Service{Store: s.store, Hasher: s.hasher, Phones: s.phones, Now: s.now}
 }
 
 // clientByID loads a relying party.

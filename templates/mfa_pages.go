@@ -15,6 +15,23 @@ type SecondFactorPage struct {
 	ClientName    string
 	RememberDays  int    // shows "Remember this device for {RememberDays} days" when > 0
 	MethodsURL    string // the "Try another method" link when not empty
+	SendSMSAction string // a "Send SMS Code" button posting "id" here when not empty
+}
+
+// SMSCodePage is the second factor by text message. Until a code is sent
+// (Sent false) it offers only "Send SMS Code", posting "id" to SendAction;
+// then it says where the code went and asks for it: the form posts "code",
+// "remember" and "id" to Action.
+type SMSCodePage struct {
+	Base
+	Action        string
+	SendAction    string
+	AuthRequestID string
+	ClientName    string
+	MaskedPhone   string // "+1 ••• ••• 0123"
+	Sent          bool
+	RememberDays  int
+	MethodsURL    string
 }
 
 // MethodsPage lists the second-factor methods the user has.
@@ -69,7 +86,37 @@ type AccountPage struct {
 	Devices             []DeviceItem
 	ForgetDevicesAction string // "Forget all devices" posts here
 
+	Phone PhoneSection
+
 	LogoutAction string // "Log Out" posts here
+}
+
+// PhoneSection is the account page's "Cell Phone": the number, whether it
+// is verified, the form that sets it (Country Code, Cell Phone, Save), and
+// while it waits for verification the form for the code sent to it
+// (Authentication Code, Update).
+type PhoneSection struct {
+	Available     bool   // SMS is configured; otherwise the section only shows the number
+	Number        string // for people: "+1 415-555-0123"; empty when none is set
+	Verified      bool
+	SecondFactor  bool // the phone is the user's only second factor (mfa.sms_as_only_factor)
+	CodeSentTo    string
+	Countries     []CountryOption
+	Input         string // the number typed, kept after an error
+	Error         string // a sentence about the phone forms, shown in the section
+	Notice        string
+	SaveAction    string // posts "country" and "phone"
+	VerifyAction  string // posts "code"
+	ResendAction  string
+	RemoveAction  string
+	AllowedNotice string // which countries codes are sent to, when restricted
+}
+
+// CountryOption is one entry of the Country Code select.
+type CountryOption struct {
+	Region   string // posted as "country": "US"
+	Label    string // "United States (+1)"
+	Selected bool
 }
 
 // DeviceItem is one remembered device, with dates already formatted.
@@ -121,6 +168,7 @@ type ConfirmFactorPage struct {
 }
 
 func (SecondFactorPage) templateName() string    { return "second_factor" }
+func (SMSCodePage) templateName() string         { return "sms_code" }
 func (MethodsPage) templateName() string         { return "methods" }
 func (RecoveryLoginPage) templateName() string   { return "recovery_login" }
 func (ReplacementCodePage) templateName() string { return "replacement_code" }

@@ -84,6 +84,7 @@ var required = []Page{
 	LogoutPage{},
 	MessagePage{},
 	SecondFactorPage{},
+	SMSCodePage{},
 	MethodsPage{},
 	RecoveryLoginPage{},
 	ReplacementCodePage{},

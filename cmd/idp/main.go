@@ -200,7 +200,11 @@ func (c *cli) withStore(ctx context.Context, fn func(st *sqlstore.Store, cfg *co
 // password hasher (which costs a hash to build) is made only when asked.
 func (c *cli) withService(ctx context.Context, hasher bool, fn func(svc *manage.Service, cfg *config.Config) error) error {
 	return c.withStore(ctx, func(st *sqlstore.Store, cfg *config.Config) error {
-		svc := &manage.Service{Store: st}
+		phones, err := manage.NewPhonePolicy(cfg.SMS.AllowedCountries)
+		if err != nil {
+			return fmt.Errorf("sms.allowed_countries: %w", err)
+		}
+		svc := &manage.Service{Store: st, Phones: phones}
 		if hasher {
 			a := cfg.Password.Argon2
 			h, err := password.NewHasher(password.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}, 1, 0)

@@ -15,6 +15,7 @@ import (
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/idp"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/mfa/sms"
 	"github.com/hostportal/idp/password"
 	"github.com/hostportal/idp/signing"
 	"github.com/hostportal/idp/storage"
@@ -99,7 +100,11 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 		return err
 	}
 
-	svc := &manage.Service{Store: st, Hasher: hasher, Now: now, Log: log}
+	phones, err := manage.NewPhonePolicy(cfg.SMS.AllowedCountries)
+	if err != nil {
+		return fmt.Errorf("sms.allowed_countries: %w", err)
+	}
+	svc := &manage.Service{Store: st, Hasher: hasher, Phones: phones, Now: now, Log: log}
 	if err := svc.SyncConfigClients(ctx, cfg.Clients); err != nil {
 		return fmt.Errorf("clients in the configuration file: %w", err)
 	}
@@ -113,7 +118,15 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("the binary's page templates are broken: %w", err)
 	}
-	srv, err := idp.New(idp.Options{Config: cfg, Store: st, Pending: pend, Keys: keys, Signing: keySet, Hasher: hasher, Pages: pages})
+	sender, err := sms.FromConfig(cfg.SMS, log)
+	if err != nil {
+		return err
+	}
+	opts := idp.Options{Config: cfg, Store: st, Pending: pend, Keys: keys, Signing: keySet, Hasher: hasher, Pages: pages}
+	if sender != nil {
+		opts.SMS = sender
+	}
+	srv, err := idp.New(opts)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/hostportal/idp/idp"
 	"github.com/hostportal/idp/internal/testenv"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/mfa/sms"
 	"github.com/hostportal/idp/password"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/signing"
@@ -186,8 +187,16 @@ func New(t testing.TB, b Backend, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Server, err = idp.New(idp.Options{Config: e.Config, Store: e.Store, Pending: e.Pending, Keys: e.Keys,
-		Signing: e.Signing, Hasher: e.Hasher, Pages: pages, Now: e.Clock.Now})
+	opts := idp.Options{Config: e.Config, Store: e.Store, Pending: e.Pending, Keys: e.Keys,
+		Signing: e.Signing, Hasher: e.Hasher, Pages: pages, Now: e.Clock.Now}
+	sender, err := sms.FromConfig(cfg.SMS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sender != nil {
+		opts.SMS = sender
+	}
+	e.Server, err = idp.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,266 @@
+package idp
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/templates"
+)
+
+// The account page's Cell Phone: the user sets a number (Country Code and
+// Cell Phone, Save), the provider texts a code to it, and only once the
+// code comes back (Authentication Code, Update) is the number verified and
+// used for login. A new number is unverified until its code comes back;
+// the old one gets no more codes from the moment it is replaced. Changing
+// or removing the phone of a user with a second factor needs a recent
+// login.
+
+const msgFreshLoginPhone = "For your security, log in again to change your cell phone."
+
+// phoneSection builds the Cell Phone section of the account page.
+func (s *Server) phoneSection(r *http.Request, u *storage.User, totp bool, v accountView) (templates.PhoneSection, error) {
+	p := templates.PhoneSection{
+		Available:    s.smsEnabled(),
+		Verified:     u.PhoneVerified,
+		SecondFactor: !totp && s.cfg.MFA.SMSAsOnlyFactor && s.smsUsable(u),
+		Input:        v.phoneInput,
+		Error:        v.phoneError,
+		SaveAction:   "/account/phone",
+		VerifyAction: "/account/phone/verify",
+		ResendAction: "/account/phone/resend",
+		RemoveAction: "/account/phone/remove",
+	}
+	if u.Phone != "" {
+		p.Number = manage.DisplayPhone(u.Phone)
+	}
+	if !p.Available {
+		return p, nil
+	}
+	if u.Phone != "" && !u.PhoneVerified {
+		sent, _, err := s.sentCode(r.Context(), smsVerifyScope(u.ID), u.Phone)
+		if err != nil {
+			return p, err
+		}
+		if sent != nil {
+			p.CodeSentTo = manage.MaskedPhone(u.Phone)
+		}
+	}
+	region := v.phoneRegion
+	if region == "" && u.Phone != "" {
+		region = manage.PhoneRegion(u.Phone)
+	}
+	if region == "" {
+		region = manage.RegionFromAcceptLanguage(r.Header.Get("Accept-Language"))
+	}
+	for _, c := range manage.Countries(s.phones) {
+		p.Countries = append(p.Countries, templates.CountryOption{Region: c.Region,
+			Label: c.Name + " (+" + strconv.Itoa(c.CallingCode) + ")", Selected: c.Region == region})
+	}
+	if len(s.cfg.SMS.AllowedCountries) > 0 {
+		p.AllowedNotice = "Codes are sent only to the countries in the list."
+	}
+	return p, nil
+}
+
+// handlePhoneSave sets a new cell phone, unverified, and texts it a code.
+func (s *Server) handlePhoneSave(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	if !s.smsEnabled() {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	region, number := r.PostForm.Get("country"), r.PostForm.Get("phone")
+	if len(region) > 8 {
+		region = ""
+	}
+	v := accountView{status: http.StatusBadRequest, phoneInput: truncate(number, 40), phoneRegion: region}
+	e164, err := manage.ParsePhone(region, number)
+	if err != nil {
+		var inv *manage.InvalidError
+		if !errors.As(err, &inv) {
+			s.serverError(w, r, err)
+			return
+		}
+		v.phoneError = inv.Message
+		s.showAccount(w, r, u, v)
+		return
+	}
+	if !s.phones.Allows(e164) {
+		v.phoneError = "Codes are not sent to numbers in that country. Choose a number in one of the countries in the list."
+		s.showAccount(w, r, u, v)
+		return
+	}
+	if e164 == u.Phone {
+		if u.PhoneVerified {
+			http.Redirect(w, r, "/account?notice=phone-unchanged#phone", http.StatusSeeOther)
+			return
+		}
+		s.resendPhoneCode(w, r, u) // the same unverified number again: a new code
+		return
+	}
+	if !s.phoneChangeAllowed(w, r, u) {
+		return
+	}
+	before := u.Phone
+	u.Phone, u.PhoneVerified, u.UpdatedAt = e164, false, s.now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID))); err != nil {
+		slog.ErrorContext(ctx, "voiding the old number's verification code failed", "error", err)
+	}
+	details := map[string]string{"phone": manage.MaskedPhone(e164), "verified": "false"}
+	if before != "" {
+		details["old_phone"] = manage.MaskedPhone(before)
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_changed", UserID: u.ID, Username: u.Username, Result: "success", Details: details})
+	s.resendPhoneCode(w, r, u)
+}
+
+// phoneChangeAllowed asks a user who has a second factor for a recent
+// login before their phone changes.
+func (s *Server) phoneChangeAllowed(w http.ResponseWriter, r *http.Request, u *storage.User) bool {
+	has, err := s.hasSecondFactor(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if !has && !s.smsUsable(u) {
+		return true
+	}
+	return s.freshLogin(w, r, msgFreshLoginPhone)
+}
+
+// resendPhoneCode texts a code to the user's unverified phone.
+func (s *Server) resendPhoneCode(w http.ResponseWriter, r *http.Request, u *storage.User) {
+	err := s.sendSMSCode(r.Context(), r, smsVerifyScope(u.ID), u, u.Phone)
+	if err != nil {
+		status, msg, ok := s.smsSendProblem(w, err)
+		if !ok {
+			s.serverError(w, r, err)
+			return
+		}
+		s.showAccount(w, r, u, accountView{status: status, phoneError: msg})
+		return
+	}
+	http.Redirect(w, r, "/account?notice=phone-code-sent#phone", http.StatusSeeOther)
+}
+
+func (s *Server) handlePhoneResend(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	if !s.smsEnabled() || u.Phone == "" || u.PhoneVerified {
+		http.Redirect(w, r, "/account#phone", http.StatusSeeOther)
+		return
+	}
+	s.resendPhoneCode(w, r, u)
+}
+
+// handlePhoneVerify checks the code texted to the new number.
+func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	if !s.smsEnabled() || u.Phone == "" || u.PhoneVerified {
+		http.Redirect(w, r, "/account#phone", http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	res, err := s.checkSMSCode(ctx, smsVerifyScope(u.ID), u.Phone, r.PostForm.Get("code"))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if res != smsOK {
+		if s.accountFailure(w, r, u, "sms", "/account/phone/verify") {
+			s.showAccount(w, r, u, accountView{status: http.StatusUnauthorized, phoneError: res.message()})
+		}
+		return
+	}
+	u.PhoneVerified, u.UpdatedAt = true, s.now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_verified", UserID: u.ID, Username: u.Username, Result: "success",
+		Details: map[string]string{"phone": manage.MaskedPhone(u.Phone)}})
+
+	// A phone that is the user's only second factor comes with recovery
+	// codes, as the app does: a lost phone must not lock them out.
+	has, err := s.hasSecondFactor(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if s.cfg.MFA.SMSAsOnlyFactor && !has {
+		left, err := s.store.CountRecoveryCodes(ctx, u.ID)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if left == 0 {
+			codes, err := s.newRecoveryCodes(ctx, u.ID)
+			if err != nil {
+				s.serverError(w, r, err)
+				return
+			}
+			s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
+				Details: map[string]string{"why": "phone is the only second factor"}})
+			s.showCodes(w, r, u, codes)
+			return
+		}
+	}
+	http.Redirect(w, r, "/account?notice=phone-verified#phone", http.StatusSeeOther)
+}
+
+// handlePhoneRemove removes the cell phone: no more codes go to it.
+func (s *Server) handlePhoneRemove(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	if u.Phone == "" {
+		http.Redirect(w, r, "/account#phone", http.StatusSeeOther)
+		return
+	}
+	if !s.phoneChangeAllowed(w, r, u) {
+		return
+	}
+	ctx := r.Context()
+	before := u.Phone
+	u.Phone, u.PhoneVerified, u.UpdatedAt = "", false, s.now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID))); err != nil {
+		slog.ErrorContext(ctx, "voiding the removed number's verification code failed", "error", err)
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_changed", UserID: u.ID, Username: u.Username, Result: "success",
+		Details: map[string]string{"old_phone": manage.MaskedPhone(before), "phone": "removed"}})
+	http.Redirect(w, r, "/account?notice=phone-removed#phone", http.StatusSeeOther)
+}
+
+// truncate keeps at most n bytes of s, cutting at a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
