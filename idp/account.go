@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/storage"
@@ -296,21 +297,64 @@ func (s *Server) showCodes(w http.ResponseWriter, r *http.Request, u *storage.Us
 	})
 }
 
+func smsConfirmScope(userID string) string { return "confirm:" + userID }
+
+// confirmActions are the changes confirmed with a current second factor.
+const (
+	confirmDisable    = "/account/2fa/disable"
+	confirmRegenerate = "/account/recovery-codes"
+)
+
+// confirmMethods is how u can confirm action: with the app's code, with
+// an SMS code; ok is false when the action does not apply to u (no app to
+// turn off, no second factor at all).
+func (s *Server) confirmMethods(r *http.Request, u *storage.User, action string) (app, sms, ok bool, err error) {
+	app, err = s.hasSecondFactor(r.Context(), u.ID)
+	if err != nil {
+		return false, false, false, err
+	}
+	sms = s.smsUsable(u)
+	switch action {
+	case confirmDisable:
+		ok = app
+	case confirmRegenerate:
+		ok = app || (sms && s.cfg.MFA.SMSAsOnlyFactor)
+	}
+	return app, sms, ok, nil
+}
+
 // confirmPage asks for a code before a sensitive change.
-func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, status int, msg, action string) {
+func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, u *storage.User, status int, msg, action string) {
+	app, sms, _, err := s.confirmMethods(r, u, action)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	page := templates.ConfirmFactorPage{
 		Base:      templates.Base{CSRFToken: s.accountCSRF(w, r), Error: msg},
 		Action:    action,
 		CancelURL: "/account",
+		AppCode:   app,
+	}
+	if sms {
+		page.SendSMSAction = "/account/confirm/sms"
+		sent, _, err := s.sentCode(r.Context(), smsConfirmScope(u.ID), u.Phone)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if sent != nil {
+			page.SMSSentTo = manage.MaskedPhone(u.Phone)
+		}
 	}
 	switch action {
-	case "/account/2fa/disable":
+	case confirmDisable:
 		page.Title, page.Heading = "Turn off 2-Factor Auth", "Turn off 2-Factor Auth"
 		page.Message = "Enter a code from your authenticator app (or a recovery code) to turn 2-Factor Auth off. Your recovery codes and remembered devices are removed too."
 		page.SubmitLabel, page.Danger = "Turn off 2-Factor Auth", true
 	default:
 		page.Title, page.Heading = "New recovery codes", "Generate new recovery codes"
-		page.Message = "Enter a code from your authenticator app (or a recovery code). Your current recovery codes stop working and ten new ones are shown once."
+		page.Message = "Enter a current code (or a recovery code). Your current recovery codes stop working and ten new ones are shown once."
 		page.SubmitLabel = "Generate new recovery codes"
 	}
 	s.render(w, r, status, page)
@@ -322,7 +366,7 @@ func (s *Server) handleConfirmForm(action string) http.HandlerFunc {
 		if u == nil {
 			return
 		}
-		if has, err := s.hasSecondFactor(r.Context(), u.ID); err != nil || !has {
+		if _, _, ok, err := s.confirmMethods(r, u, action); err != nil || !ok {
 			if err != nil {
 				s.serverError(w, r, err)
 				return
@@ -330,23 +374,78 @@ func (s *Server) handleConfirmForm(action string) http.HandlerFunc {
 			http.Redirect(w, r, "/account", http.StatusSeeOther)
 			return
 		}
-		s.confirmPage(w, r, http.StatusOK, "", action)
+		s.confirmPage(w, r, u, http.StatusOK, "", action)
 	}
+}
+
+// handleConfirmSMS is "Send SMS Code" on a confirmation page.
+func (s *Server) handleConfirmSMS(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	action := r.PostForm.Get("action")
+	if action != confirmDisable && action != confirmRegenerate {
+		action = confirmRegenerate
+	}
+	if _, sms, ok, err := s.confirmMethods(r, u, action); err != nil || !ok || !sms {
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	if err := s.sendSMSCode(r.Context(), r, smsConfirmScope(u.ID), u, u.Phone); err != nil {
+		status, msg, ok := s.smsSendProblem(w, err)
+		if !ok {
+			s.serverError(w, r, err)
+			return
+		}
+		s.confirmPage(w, r, u, status, msg, action)
+		return
+	}
+	http.Redirect(w, r, action, http.StatusSeeOther)
 }
 
 var sixDigits = regexp.MustCompile(`^[0-9 ]{6,8}$`)
 
-// confirmFactor checks an authenticator or recovery code in the account
-// pages; wrong codes count, and too many end the session.
+// confirmFactor checks a code from the authenticator app, a text message
+// or a recovery code in the account pages; wrong codes count, and too many
+// end the session.
 func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storage.User, action string) bool {
 	ctx := r.Context()
+	app, sms, ok, err := s.confirmMethods(r, u, action)
+	if err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
+	if !ok {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return false
+	}
 	code := r.PostForm.Get("code")
 	res, method := codeWrong, "totp"
+	msg := ""
 	if sixDigits.MatchString(code) {
-		var err error
-		if res, err = s.checkTOTP(ctx, u.ID, code); err != nil {
-			s.serverError(w, r, err)
-			return false
+		if app {
+			if res, err = s.checkTOTP(ctx, u.ID, code); err != nil {
+				s.serverError(w, r, err)
+				return false
+			}
+			msg = res.message()
+		}
+		if res != codeOK && sms {
+			sent, err := s.checkSMSCode(ctx, smsConfirmScope(u.ID), u.Phone, code)
+			if err != nil {
+				s.serverError(w, r, err)
+				return false
+			}
+			if sent == smsOK {
+				res, method = codeOK, "sms"
+			} else if !app {
+				method, msg = "sms", sent.message()
+			}
 		}
 	} else {
 		method = "recovery_code"
@@ -358,6 +457,7 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 		if ok {
 			res = codeOK
 		}
+		msg = "That code is not right. Enter a current six-digit code, or an unused recovery code."
 	}
 	if res == codeOK {
 		return true
@@ -365,11 +465,7 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 	if !s.accountFailure(w, r, u, method, action) {
 		return false
 	}
-	msg := res.message()
-	if method == "recovery_code" {
-		msg = "That code is not right. Enter the six-digit code from your app, or an unused recovery code."
-	}
-	s.confirmPage(w, r, http.StatusUnauthorized, msg, action)
+	s.confirmPage(w, r, u, http.StatusUnauthorized, msg, action)
 	return false
 }
 
@@ -399,7 +495,7 @@ func (s *Server) accountFailure(w http.ResponseWriter, r *http.Request, u *stora
 
 func (s *Server) handleDisable(w http.ResponseWriter, r *http.Request) {
 	u := s.accountForm(w, r)
-	if u == nil || !s.confirmFactor(w, r, u, "/account/2fa/disable") {
+	if u == nil || !s.confirmFactor(w, r, u, confirmDisable) {
 		return
 	}
 	ctx := r.Context()
@@ -414,7 +510,7 @@ func (s *Server) handleDisable(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleRegenerate(w http.ResponseWriter, r *http.Request) {
 	u := s.accountForm(w, r)
-	if u == nil || !s.confirmFactor(w, r, u, "/account/recovery-codes") {
+	if u == nil || !s.confirmFactor(w, r, u, confirmRegenerate) {
 		return
 	}
 	ctx := r.Context()

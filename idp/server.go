@@ -158,6 +158,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/2fa/disable", s.handleDisable)
 	mux.HandleFunc("GET /account/recovery-codes", s.handleConfirmForm("/account/recovery-codes"))
 	mux.HandleFunc("POST /account/recovery-codes", s.handleRegenerate)
+	mux.HandleFunc("POST /account/confirm/sms", s.handleConfirmSMS)
 	mux.HandleFunc("POST /account/devices/forget", s.handleForgetDevices)
 	mux.HandleFunc("POST /account/phone", s.handlePhoneSave)
 	mux.HandleFunc("POST /account/phone/verify", s.handlePhoneVerify)

@@ -59,8 +59,9 @@ func (s *Service) MFA(ctx context.Context, userID string) (MFAStatus, error) {
 }
 
 // ResetMFA is the support reset (a user with a new phone): it removes every
-// second factor, recovery code and remembered device of the user, so that
-// they can enrol again. Event: mfa.reset.
+// second factor, recovery code and remembered device of the user, and
+// marks their cell phone unverified, so that they can enrol again.
+// Event: mfa.reset.
 func (s *Service) ResetMFA(ctx context.Context, actor Actor, username string) (*storage.User, error) {
 	u, err := s.GetUser(ctx, username)
 	if err != nil {
@@ -77,6 +78,17 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, username string) (*
 		"authenticator_app":  fmt.Sprint(before.TOTP),
 		"recovery_codes":     fmt.Sprint(before.RecoveryCodesLeft),
 		"remembered_devices": fmt.Sprint(before.RememberedDevices),
+	}
+	// The cell phone is a second factor too (SMS codes): the number stays
+	// on the account, unverified, so that no code goes to it until the
+	// user confirms it again (or an operator sets it, which counts as
+	// verified).
+	if u.PhoneVerified {
+		u.PhoneVerified, u.UpdatedAt = false, s.now()
+		if err := s.Store.UpdateUser(ctx, u); err != nil {
+			return nil, fmt.Errorf("resetting the cell phone of %s: %w", u.Username, err)
+		}
+		details["phone"] = "unverified"
 	}
 	return u, s.audit(ctx, actor, storage.AuditEvent{Type: "mfa.reset", UserID: u.ID, Username: u.Username, Details: details},
 		"the second factors of "+u.Username+" were removed")

@@ -239,6 +239,11 @@ func parsePhone(region, number string) (*phonenumbers.PhoneNumber, phoneProblem)
 	if !phonenumbers.IsValidNumber(num) {
 		return num, phoneInvalid
 	}
+	// Non-geographic numbers (+800, +881 satellite phones, ...) belong to
+	// no country a user lives in and are a favourite of SMS pumping.
+	if phonenumbers.GetRegionCodeForNumber(num) == nonGeographicRegion {
+		return num, phoneNoSMS
+	}
 	switch phonenumbers.GetNumberType(num) {
 	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE, phonenumbers.VOIP, phonenumbers.PERSONAL_NUMBER:
 		return num, phoneOK
@@ -251,6 +256,9 @@ func parsePhone(region, number string) (*phonenumbers.PhoneNumber, phoneProblem)
 		return num, phoneNoSMS
 	}
 }
+
+// nonGeographicRegion is phonenumbers' region of numbers that belong to no country.
+const nonGeographicRegion = "001"
 
 // phoneDigits keeps the digits of s and a leading +, dropping the
 // separators people type (spaces, dots, dashes, brackets, slashes); ok is
@@ -321,6 +329,9 @@ func ParsePhone(region, number string) (string, error) {
 // the words both ParsePhone and NormalizePhone use.
 func errNoSMS(num *phonenumbers.PhoneNumber) error {
 	kind := "a number of a kind that"
+	if phonenumbers.GetRegionCodeForNumber(num) == nonGeographicRegion {
+		return invalid("phone", "That number cannot receive our text messages (it is a satellite or international service number, not a country's). Enter a cell phone number.")
+	}
 	switch phonenumbers.GetNumberType(num) {
 	case phonenumbers.FIXED_LINE:
 		kind = "a landline number"

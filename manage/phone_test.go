@@ -79,7 +79,8 @@ func TestParsePhone(t *testing.T) {
 		{name: "German shared cost", number: "+49 180 1 2345", msg: "(it is a shared-cost number)"},
 		{name: "UK pager", number: "+44 76 4012 3456", msg: "(it is a pager number)"},
 		{name: "UK UAN", number: "+44 55 1234 5678", msg: "(it is a company's universal access number)"},
-		{name: "international freephone", number: "+800 1234 5678", msg: msgTollFree},
+		{name: "international freephone", number: "+800 1234 5678", msg: "satellite or international service number"},
+		{name: "satellite phone", number: "+881 6 12345678", msg: "satellite or international service number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestServicePhonePolicy(t *testing.T) {
 		{name: "other code", phone: "+44 7400 123456",
 			msg: "SMS codes are not sent to +44 numbers here (sms.allowed_countries). Use a number from an allowed country."},
 		{name: "other region of an allowed code", phone: "+1 416 555 0123", msg: "SMS codes are not sent to +1 numbers from Canada here"},
-		{name: "satellite", phone: "+881 6 12345678", msg: "SMS codes are not sent to +881 numbers here"},
+		{name: "satellite", phone: "+881 6 12345678", msg: "satellite or international service number"},
 		{name: "landline before policy", phone: "+44 20 7946 0000", msg: msgLandline},
 	}
 	for _, tt := range tests {

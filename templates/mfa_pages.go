@@ -165,6 +165,12 @@ type ConfirmFactorPage struct {
 	SubmitLabel string // e.g. "Turn off 2-Factor Auth"
 	CancelURL   string
 	Danger      bool // style the submit button as destructive
+	AppCode     bool // the user has an authenticator app (the hint mentions it)
+	// SendSMSAction, when not empty, is a "Send SMS Code" button that posts
+	// "action" (this page's Action) there; SMSSentTo says where the last
+	// code went.
+	SendSMSAction string
+	SMSSentTo     string
 }
 
 func (SecondFactorPage) templateName() string    { return "second_factor" }

@@ -251,6 +251,17 @@ var cases = []struct {
 		SubmitLabel: "Turn off 2-Factor Auth",
 		CancelURL:   "/account",
 		Danger:      true,
+		AppCode:     true,
+	}},
+	{"confirm_factor_sms", ConfirmFactorPage{
+		Base:          Base{Title: "New recovery codes", CSRFToken: token},
+		Action:        "/account/recovery-codes",
+		Heading:       "Generate new recovery codes",
+		Message:       "Enter a current code (or a recovery code).",
+		SubmitLabel:   "Generate new recovery codes",
+		CancelURL:     "/account",
+		SendSMSAction: "/account/confirm/sms",
+		SMSSentTo:     "+1 ••• ••• 0123",
 	}},
 }
 
@@ -597,6 +608,7 @@ func TestUserDataIsEscaped(t *testing.T) {
 		RecoveryCodesPage{Codes: []string{evil, `"><img src=x onerror=alert(1)>`}, DownloadName: `"><script>`, ContinueURL: "javascript:alert(1)"},
 		RecoveryCodesPage{Codes: []string{evil}, ContinueAction: "javascript:alert(1)", AuthRequestID: evil},
 		ConfirmFactorPage{Heading: evil, Message: evil, SubmitLabel: evil, CancelURL: "javascript:alert(1)"},
+		ConfirmFactorPage{Action: `"><script>x</script>`, SendSMSAction: "javascript:alert(1)", SMSSentTo: evil},
 	}
 	forbidden := regexp.MustCompile(`(?i)<script|<img src=x|javascript:`)
 	for _, page := range pages {

@@ -14,8 +14,8 @@ import (
 // says so, is audited, and refuses an unknown user.
 func TestResetMFA(t *testing.T) {
 	e := newTestEnv(t)
-	e.ok("a long passphrase\n", "user", "add", "alice", "--email", "alice@example.com")
-	e.ok("a long passphrase\n", "user", "add", "bob", "--email", "bob@example.com")
+	e.ok("a long passphrase\n", "user", "add", "alice", "--email", "alice@example.com", "--phone", "+14155550123")
+	e.ok("a long passphrase\n", "user", "add", "bob", "--email", "bob@example.com", "--phone", "+16502530000")
 
 	// Give alice and bob second factors directly in the store.
 	ctx := context.Background()
@@ -59,8 +59,13 @@ func TestResetMFA(t *testing.T) {
 	if d, _ := st.ListRememberedDevices(ctx, alice.ID); len(d) != 0 {
 		t.Errorf("alice has %d remembered devices", len(d))
 	}
+	// The number stays for the portal's Team page, but gets no codes
+	// until it is confirmed again.
+	if alice.Phone != "+14155550123" || alice.PhoneVerified {
+		t.Errorf("alice's phone after the reset: %q verified %v, want kept and unverified", alice.Phone, alice.PhoneVerified)
+	}
 	bob, _ := st.UserByUsername(ctx, "bob")
-	if _, err := st.TOTPByUser(ctx, bob.ID); err != nil {
+	if _, err := st.TOTPByUser(ctx, bob.ID); err != nil || !bob.PhoneVerified {
 		t.Error("resetting alice touched bob")
 	}
 	if out := e.ok("", "audit", "list", "--user", "alice", "--json"); !strings.Contains(out, "mfa.reset") {
