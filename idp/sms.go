@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hostportal/idp/manage"
@@ -173,10 +174,12 @@ func (s *Server) sendSMSCode(ctx context.Context, r *http.Request, scope string,
 		if derr := s.pending.Delete(ctx, smsCodeKey(scope)); derr != nil {
 			slog.ErrorContext(ctx, "deleting an unsent SMS code failed", "error", derr)
 		}
+		// Twilio's messages quote the number: the log shows it masked.
+		why := strings.ReplaceAll(err.Error(), phone, manage.MaskedPhone(phone))
 		slog.ErrorContext(ctx, "sending an SMS code failed", "provider", s.cfg.SMS.Provider, "user_id", u.ID,
-			"phone", manage.MaskedPhone(phone), "error", err)
+			"phone", manage.MaskedPhone(phone), "error", why)
 		s.audit(ctx, r, storage.AuditEvent{Type: "sms.failed", UserID: u.ID, Username: u.Username, Result: "failure",
-			Details: map[string]string{"phone": manage.MaskedPhone(phone), "error": err.Error()}})
+			Details: map[string]string{"phone": manage.MaskedPhone(phone), "error": why}})
 		return errSMSNotSent
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "sms.sent", UserID: u.ID, Username: u.Username, Result: "success",
@@ -217,13 +220,10 @@ func (s *Server) claimResendGap(ctx context.Context, scope string, now time.Time
 	return now.Add(interval), nil // claimed by others meanwhile
 }
 
+// scopeKind is what a scope is for: "login", "verify", "confirm".
 func scopeKind(scope string) string {
-	for i := range len(scope) {
-		if scope[i] == ':' {
-			return scope[:i]
-		}
-	}
-	return scope
+	kind, _, _ := strings.Cut(scope, ":")
+	return kind
 }
 
 // smsRefused audits a refusal by a limit and returns it.

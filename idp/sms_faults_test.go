@@ -62,6 +62,9 @@ func TestSMSTwilioErrors(t *testing.T) {
 				if len(events) == 0 || events[0].Type != "sms.failed" || !strings.Contains(events[0].Details["error"], tc.want) {
 					t.Fatalf("newest audit event %+v, want sms.failed naming %s", events[0], tc.want)
 				}
+				if strings.Contains(events[0].Details["error"], alicePhone) {
+					t.Fatalf("the audit event quotes the whole number: %q", events[0].Details["error"])
+				}
 				// The user can still log in another way.
 				tw.Reset()
 				r.codeFrom(f, submitCode(t, env, lb, sf, totpCodeFor(t, env, "0123456789abcdefghij"), false))
