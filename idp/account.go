@@ -32,10 +32,6 @@ var accountNotices = map[string]string{
 	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
 	"devices-forgotten": "Every remembered device was forgotten. Each browser asks for a code at its next login.",
 	"enrol-expired":     "Setting up 2-Factor Auth took too long. Turn it on again to start over.",
-	"phone-code-sent":   "We sent a code to your cell phone. Enter it under Cell Phone to confirm the number.",
-	"phone-verified":    "Your cell phone is verified. You can now get login codes by SMS.",
-	"phone-removed":     "Your cell phone was removed. No more codes are sent to it.",
-	"phone-unchanged":   "That number is already your cell phone.",
 }
 
 // accountUser returns the logged-in user, or starts a login that comes
@@ -136,10 +132,11 @@ func (s *Server) handleAccount(w http.ResponseWriter, r *http.Request) {
 // accountView is what one answer adds to the account page: its status and
 // the outcome of a form posted to it.
 type accountView struct {
-	status      int
-	phoneError  string
-	phoneInput  string
-	phoneRegion string
+	status       int
+	phoneError   string
+	phoneErrorAt string // "save" or "verify": the form the error is about
+	phoneInput   string
+	phoneRegion  string
 }
 
 func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.User, v accountView) {
@@ -344,7 +341,7 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, u *storage.
 			return
 		}
 		if sent != nil {
-			page.SMSSentTo = manage.MaskedPhone(u.Phone)
+			page.SMSSentTo = nbsp(manage.MaskedPhone(u.Phone))
 		}
 	}
 	switch action {

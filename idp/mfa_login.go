@@ -135,7 +135,7 @@ func (s *Server) handleMethods(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.SMS {
 		methods = append(methods, templates.Method{Label: "SMS code",
-			Description: "Get a code by text message to " + manage.MaskedPhone(f.user.Phone) + ".", URL: "/login/sms?id=" + id})
+			Description: "Get a code by text message to " + nbsp(manage.MaskedPhone(f.user.Phone)) + ".", URL: "/login/sms?id=" + id})
 	}
 	if f.TOTP || left > 0 {
 		methods = append(methods, templates.Method{Label: "Recovery code",

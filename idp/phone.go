@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hostportal/idp/manage"
@@ -22,14 +23,39 @@ import (
 
 const msgFreshLoginPhone = "For your security, log in again to change your cell phone."
 
+// phoneNotice is the sentence shown in the Cell Phone section after a
+// change (?notice=...), there rather than at the top of the page, which
+// the #phone anchor scrolls out of view. A sent code needs none: the
+// section itself says where it went.
+func phoneNotice(key string, p templates.PhoneSection) string {
+	switch key {
+	case "phone-verified":
+		switch {
+		case p.SecondFactor:
+			return "Your cell phone is verified. It is your second factor: you get a code by SMS when you log in."
+		case p.AppOn:
+			return "Your cell phone is verified. At login you can choose Send SMS Code instead of the app's code."
+		default:
+			return "Your cell phone is verified. Once you turn on 2-Factor Auth, you can also get login codes by SMS."
+		}
+	case "phone-removed":
+		return "Your cell phone was removed. No more codes are sent to it."
+	case "phone-unchanged":
+		return "That number is already your cell phone."
+	}
+	return ""
+}
+
 // phoneSection builds the Cell Phone section of the account page.
 func (s *Server) phoneSection(r *http.Request, u *storage.User, totp bool, v accountView) (templates.PhoneSection, error) {
 	p := templates.PhoneSection{
 		Available:    s.smsEnabled(),
 		Verified:     u.PhoneVerified,
+		AppOn:        totp,
 		SecondFactor: !totp && s.cfg.MFA.SMSAsOnlyFactor && s.smsUsable(u),
 		Input:        v.phoneInput,
 		Error:        v.phoneError,
+		ErrorAt:      v.phoneErrorAt,
 		SaveAction:   "/account/phone",
 		VerifyAction: "/account/phone/verify",
 		ResendAction: "/account/phone/resend",
@@ -37,7 +63,11 @@ func (s *Server) phoneSection(r *http.Request, u *storage.User, totp bool, v acc
 	}
 	if u.Phone != "" {
 		p.Number = manage.DisplayPhone(u.Phone)
+		if p.Input == "" && v.phoneError == "" {
+			p.Input = manage.NationalPhone(u.Phone)
+		}
 	}
+	p.Notice = phoneNotice(r.URL.Query().Get("notice"), p)
 	if !p.Available {
 		return p, nil
 	}
@@ -47,7 +77,7 @@ func (s *Server) phoneSection(r *http.Request, u *storage.User, totp bool, v acc
 			return p, err
 		}
 		if sent != nil {
-			p.CodeSentTo = manage.MaskedPhone(u.Phone)
+			p.CodeSentTo = nbsp(manage.MaskedPhone(u.Phone))
 		}
 	}
 	region := v.phoneRegion
@@ -82,7 +112,7 @@ func (s *Server) handlePhoneSave(w http.ResponseWriter, r *http.Request) {
 	if len(region) > 8 {
 		region = ""
 	}
-	v := accountView{status: http.StatusBadRequest, phoneInput: truncate(number, 40), phoneRegion: region}
+	v := accountView{status: http.StatusBadRequest, phoneInput: truncate(number, 40), phoneRegion: region, phoneErrorAt: "save"}
 	e164, err := manage.ParsePhone(region, number)
 	if err != nil {
 		var inv *manage.InvalidError
@@ -150,7 +180,7 @@ func (s *Server) resendPhoneCode(w http.ResponseWriter, r *http.Request, u *stor
 			s.serverError(w, r, err)
 			return
 		}
-		s.showAccount(w, r, u, accountView{status: status, phoneError: msg})
+		s.showAccount(w, r, u, accountView{status: status, phoneError: msg, phoneErrorAt: "verify"})
 		return
 	}
 	http.Redirect(w, r, "/account?notice=phone-code-sent#phone", http.StatusSeeOther)
@@ -186,7 +216,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	if res != smsOK {
 		if s.accountFailure(w, r, u, "sms", "/account/phone/verify") {
-			s.showAccount(w, r, u, accountView{status: http.StatusUnauthorized, phoneError: res.message()})
+			s.showAccount(w, r, u, accountView{status: http.StatusUnauthorized, phoneError: res.message(), phoneErrorAt: "verify"})
 		}
 		return
 	}
@@ -253,6 +283,9 @@ func (s *Server) handlePhoneRemove(w http.ResponseWriter, r *http.Request) {
 		Details: map[string]string{"old_phone": manage.MaskedPhone(before), "phone": "removed"}})
 	http.Redirect(w, r, "/account?notice=phone-removed#phone", http.StatusSeeOther)
 }
+
+// nbsp keeps a masked number on one line ("+1 ••• ••• 0123").
+func nbsp(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
 
 // truncate keeps at most n bytes of s, cutting at a character boundary.
 func truncate(s string, n int) string {

@@ -173,7 +173,7 @@ func TestSMSPhoneVerifyAndLogin(t *testing.T) {
 			}
 		}
 		sent := sendSMS(t, env, lb, sf)
-		if !sent.Contains("We sent a code to <strong>"+html(alicePhoneMask)+"</strong>") || !sent.Contains("Authentication Code") {
+		if !sent.Contains("We sent a code to <strong>"+html(strings.ReplaceAll(alicePhoneMask, " ", "\u00a0"))+"</strong>") || !sent.Contains("Authentication Code") {
 			t.Fatalf("after Send SMS Code:\n%s", sent.Body)
 		}
 		if tw.Count() != 2 {

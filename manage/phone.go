@@ -409,6 +409,17 @@ func DisplayPhone(e164 string) string {
 	return phonenumbers.Format(num, phonenumbers.INTERNATIONAL)
 }
 
+// NationalPhone formats an E.164 number as it is dialled in its own
+// country ("(415) 555-0123"), for the Cell Phone field next to its Country
+// Code; what it cannot parse it returns unchanged.
+func NationalPhone(e164 string) string {
+	num, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return e164
+	}
+	return phonenumbers.Format(num, phonenumbers.NATIONAL)
+}
+
 // MaskedPhone shows an E.164 number the way "We sent a code to ..." does:
 // the calling code and the grouping of the international form, every digit
 // of the national number hidden ("•") but the last four (the last two when

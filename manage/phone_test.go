@@ -312,6 +312,16 @@ func TestPhoneFormats(t *testing.T) {
 			}
 		})
 	}
+	// The national form, typed back with its Country Code, gives the number again.
+	for _, e164 := range []string{"+14155550123", "+447400123456", "+33612345678"} {
+		national := manage.NationalPhone(e164)
+		if got, err := manage.ParsePhone(manage.PhoneRegion(e164), national); err != nil || got != e164 {
+			t.Errorf("NationalPhone(%s) = %q, which parses as %q, %v", e164, national, got, err)
+		}
+	}
+	if got := manage.NationalPhone("junk"); got != "junk" {
+		t.Errorf("NationalPhone(junk) = %q", got)
+	}
 }
 
 func TestCountries(t *testing.T) {

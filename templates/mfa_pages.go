@@ -99,11 +99,13 @@ type PhoneSection struct {
 	Available     bool   // SMS is configured; otherwise the section only shows the number
 	Number        string // for people: "+1 415-555-0123"; empty when none is set
 	Verified      bool
+	AppOn         bool // the user has an authenticator app, so SMS is offered next to it
 	SecondFactor  bool // the phone is the user's only second factor (mfa.sms_as_only_factor)
 	CodeSentTo    string
 	Countries     []CountryOption
 	Input         string // the number typed, kept after an error
 	Error         string // a sentence about the phone forms, shown in the section
+	ErrorAt       string // "save" or "verify": the field the error is about gets the focus
 	Notice        string
 	SaveAction    string // posts "country" and "phone"
 	VerifyAction  string // posts "code"
