@@ -107,7 +107,6 @@ func (s *Server) handlePhoneSave(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
-	ctx := r.Context()
 	region, number := r.PostForm.Get("country"), r.PostForm.Get("phone")
 	if len(region) > 8 {
 		region = ""
@@ -140,21 +139,35 @@ func (s *Server) handlePhoneSave(w http.ResponseWriter, r *http.Request) {
 	if !s.phoneChangeAllowed(w, r, u) {
 		return
 	}
+	if err := s.setOwnPhone(r, u, e164); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.resendPhoneCode(w, r, u)
+}
+
+// setOwnPhone stores e164 (empty for none) as the user's phone,
+// unverified, voids a verification code sent to the number it replaces,
+// and audits the change.
+func (s *Server) setOwnPhone(r *http.Request, u *storage.User, e164 string) error {
+	ctx := r.Context()
 	before := u.Phone
 	u.Phone, u.PhoneVerified, u.UpdatedAt = e164, false, s.now()
 	if err := s.store.UpdateUser(ctx, u); err != nil {
-		s.serverError(w, r, err)
-		return
+		return err
 	}
 	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID))); err != nil {
 		slog.ErrorContext(ctx, "voiding the old number's verification code failed", "error", err)
 	}
-	details := map[string]string{"phone": manage.MaskedPhone(e164), "verified": "false"}
+	details := map[string]string{"phone": "removed"}
+	if e164 != "" {
+		details = map[string]string{"phone": manage.MaskedPhone(e164), "verified": "false"}
+	}
 	if before != "" {
 		details["old_phone"] = manage.MaskedPhone(before)
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_changed", UserID: u.ID, Username: u.Username, Result: "success", Details: details})
-	s.resendPhoneCode(w, r, u)
+	return nil
 }
 
 // phoneChangeAllowed asks a user who has a second factor for a recent
@@ -269,18 +282,10 @@ func (s *Server) handlePhoneRemove(w http.ResponseWriter, r *http.Request) {
 	if !s.phoneChangeAllowed(w, r, u) {
 		return
 	}
-	ctx := r.Context()
-	before := u.Phone
-	u.Phone, u.PhoneVerified, u.UpdatedAt = "", false, s.now()
-	if err := s.store.UpdateUser(ctx, u); err != nil {
+	if err := s.setOwnPhone(r, u, ""); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID))); err != nil {
-		slog.ErrorContext(ctx, "voiding the removed number's verification code failed", "error", err)
-	}
-	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_changed", UserID: u.ID, Username: u.Username, Result: "success",
-		Details: map[string]string{"old_phone": manage.MaskedPhone(before), "phone": "removed"}})
 	http.Redirect(w, r, "/account?notice=phone-removed#phone", http.StatusSeeOther)
 }
 
