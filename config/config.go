@@ -18,22 +18,25 @@ import (
 // Config is the whole configuration. The mapstructure tags are the stable
 // configuration keys of SPEC.md (and the ones this project added).
 type Config struct {
-	Issuer     string         `mapstructure:"issuer"`
-	Listen     string         `mapstructure:"listen"`
-	DataDir    string         `mapstructure:"data_dir"`
-	SecretKey  string         `mapstructure:"secret_key"`
-	Database   DatabaseConfig `mapstructure:"database"`
-	Redis      RedisConfig    `mapstructure:"redis"`
-	SMS        SMSConfig      `mapstructure:"sms"`
-	MFA        MFAConfig      `mapstructure:"mfa"`
-	WebAuthn   WebAuthnConfig `mapstructure:"webauthn"`
-	Password   PasswordConfig `mapstructure:"password"`
-	Tokens     TokensConfig   `mapstructure:"tokens"`
-	Session    SessionConfig  `mapstructure:"session"`
-	Log        LogConfig      `mapstructure:"log"`
-	Clients    []ClientConfig `mapstructure:"clients"`
-	secretKey  []byte
-	issuerHost string
+	Issuer string `mapstructure:"issuer"`
+	Listen string `mapstructure:"listen"`
+	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
+	// is believed; empty: the client is the peer of the connection.
+	TrustedProxies []string       `mapstructure:"trusted_proxies"`
+	DataDir        string         `mapstructure:"data_dir"`
+	SecretKey      string         `mapstructure:"secret_key"`
+	Database       DatabaseConfig `mapstructure:"database"`
+	Redis          RedisConfig    `mapstructure:"redis"`
+	SMS            SMSConfig      `mapstructure:"sms"`
+	MFA            MFAConfig      `mapstructure:"mfa"`
+	WebAuthn       WebAuthnConfig `mapstructure:"webauthn"`
+	Password       PasswordConfig `mapstructure:"password"`
+	Tokens         TokensConfig   `mapstructure:"tokens"`
+	Session        SessionConfig  `mapstructure:"session"`
+	Log            LogConfig      `mapstructure:"log"`
+	Clients        []ClientConfig `mapstructure:"clients"`
+	secretKey      []byte
+	issuerHost     string
 }
 
 // DatabaseConfig: database.*
@@ -72,6 +75,13 @@ type SMSLimits struct {
 	PerNumberDay   int           `mapstructure:"per_number_day"`
 	PerIPHour      int           `mapstructure:"per_ip_hour"` // per client IP (IPv6 by /64)
 	PerIPDay       int           `mapstructure:"per_ip_day"`
+	// NumbersPerUserDay caps the different numbers a user may save (each
+	// gets a verification text) in a day.
+	NumbersPerUserDay int `mapstructure:"numbers_per_user_day"`
+	// TotalHour and TotalDay are a ceiling on every message the deployment
+	// sends: what SMS pumping can cost at most.
+	TotalHour int `mapstructure:"total_hour"`
+	TotalDay  int `mapstructure:"total_day"`
 }
 
 // TwilioConfig: sms.twilio.*
@@ -168,7 +178,8 @@ func Defaults() Config {
 			Message:  DefaultSMSMessage,
 			Timeout:  10 * time.Second,
 			Limits: SMSLimits{ResendInterval: 30 * time.Second, PerUserHour: 5, PerUserDay: 10,
-				PerNumberHour: 5, PerNumberDay: 10, PerIPHour: 20, PerIPDay: 100},
+				PerNumberHour: 5, PerNumberDay: 10, PerIPHour: 20, PerIPDay: 100,
+				NumbersPerUserDay: 3, TotalHour: 1000, TotalDay: 10000},
 			Twilio: TwilioConfig{APIURL: "https://api.twilio.com"},
 		},
 		MFA: MFAConfig{RememberDevice: 720 * time.Hour},
@@ -251,6 +262,11 @@ func (c *Config) Validate() error {
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		bad("listen", "must be HOST:PORT such as 127.0.0.1:8080, got %q", c.Listen)
 	}
+	for _, p := range c.TrustedProxies {
+		if _, err := ParseProxy(p); err != nil {
+			bad("trusted_proxies", "%v", err)
+		}
+	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
 	}
@@ -316,6 +332,8 @@ func (c *Config) Validate() error {
 		"sms.limits.per_user_hour": l.PerUserHour, "sms.limits.per_user_day": l.PerUserDay,
 		"sms.limits.per_number_hour": l.PerNumberHour, "sms.limits.per_number_day": l.PerNumberDay,
 		"sms.limits.per_ip_hour": l.PerIPHour, "sms.limits.per_ip_day": l.PerIPDay,
+		"sms.limits.numbers_per_user_day": l.NumbersPerUserDay,
+		"sms.limits.total_hour":           l.TotalHour, "sms.limits.total_day": l.TotalDay,
 	} {
 		if n < 1 {
 			bad(key, "must be at least 1, got %d", n)
@@ -478,6 +496,23 @@ func ValidateRedirectURI(raw string) error {
 		}
 	}
 	return nil
+}
+
+// ParseProxy reads a trusted_proxies entry: a CIDR (10.0.0.0/8,
+// fd00::/8) or a single address.
+func ParseProxy(s string) (*net.IPNet, error) {
+	s = strings.TrimSpace(s)
+	if _, n, err := net.ParseCIDR(s); err == nil {
+		return n, nil
+	}
+	if ip := net.ParseIP(s); ip != nil {
+		bits := 128
+		if ip.To4() != nil {
+			ip, bits = ip.To4(), 32
+		}
+		return &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}, nil
+	}
+	return nil, fmt.Errorf("%q is not an address or CIDR (such as 10.0.0.0/8 or 127.0.0.1)", s)
 }
 
 // validCountryEntry checks the form of an sms.allowed_countries entry: a

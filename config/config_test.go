@@ -186,6 +186,7 @@ func TestFileRoundTrip(t *testing.T) {
 	file := writeFile(t, `
 issuer: https://login.example.com/
 listen: 0.0.0.0:9443
+trusted_proxies: [10.0.0.0/8, "::1"]
 data_dir: /var/lib/idp
 secret_key: `+secretKey32+`
 database:
@@ -211,6 +212,9 @@ sms:
     per_number_day: 8
     per_ip_hour: 50
     per_ip_day: 200
+    numbers_per_user_day: 2
+    total_hour: 300
+    total_day: 3000
 mfa:
   remember_device: 168h
   required: true
@@ -256,43 +260,47 @@ clients:
 		t.Fatalf("Load: %v", err)
 	}
 	want := map[string]any{
-		"issuer":                        "https://login.example.com", // trailing slash trimmed
-		"listen":                        "0.0.0.0:9443",
-		"data_dir":                      "/var/lib/idp",
-		"secret_key":                    secretKey32,
-		"database.url":                  "postgres://idp@db.internal/idp?sslmode=require",
-		"redis.url":                     "rediss://cache.internal:6380/2",
-		"redis.key_prefix":              "prod:",
-		"sms.provider":                  "twilio",
-		"sms.twilio.account_sid":        "AC0123456789abcdef",
-		"sms.twilio.auth_token":         "token0123",
-		"sms.twilio.from":               "+15551234567",
-		"sms.twilio.api_url":            "https://sms-gateway.example.com",
-		"sms.message":                   "Your code is {code}",
-		"sms.timeout":                   5 * time.Second,
-		"sms.allowed_countries":         []string{"US", "+44"},
-		"sms.limits.resend_interval":    time.Minute,
-		"sms.limits.per_user_hour":      3,
-		"sms.limits.per_user_day":       6,
-		"sms.limits.per_number_hour":    4,
-		"sms.limits.per_number_day":     8,
-		"sms.limits.per_ip_hour":        50,
-		"sms.limits.per_ip_day":         200,
-		"mfa.sms_as_only_factor":        true,
-		"mfa.remember_device":           168 * time.Hour,
-		"mfa.required":                  true,
-		"mfa.totp.issuer":               "Example Corp",
-		"webauthn.rp_id":                "example.com",
-		"password.argon2.memory_kib":    uint32(65536),
-		"password.argon2.iterations":    uint32(3),
-		"password.argon2.parallelism":   uint8(4),
-		"tokens.access_token_lifetime":  15 * time.Minute,
-		"tokens.id_token_lifetime":      5 * time.Minute,
-		"tokens.refresh_token_lifetime": 240 * time.Hour,
-		"session.lifetime":              8 * time.Hour,
-		"session.login_timeout":         3 * time.Minute,
-		"log.level":                     "debug",
-		"log.format":                    "text",
+		"issuer":                          "https://login.example.com", // trailing slash trimmed
+		"listen":                          "0.0.0.0:9443",
+		"trusted_proxies":                 []string{"10.0.0.0/8", "::1"},
+		"data_dir":                        "/var/lib/idp",
+		"secret_key":                      secretKey32,
+		"database.url":                    "postgres://idp@db.internal/idp?sslmode=require",
+		"redis.url":                       "rediss://cache.internal:6380/2",
+		"redis.key_prefix":                "prod:",
+		"sms.provider":                    "twilio",
+		"sms.twilio.account_sid":          "AC0123456789abcdef",
+		"sms.twilio.auth_token":           "token0123",
+		"sms.twilio.from":                 "+15551234567",
+		"sms.twilio.api_url":              "https://sms-gateway.example.com",
+		"sms.message":                     "Your code is {code}",
+		"sms.timeout":                     5 * time.Second,
+		"sms.allowed_countries":           []string{"US", "+44"},
+		"sms.limits.resend_interval":      time.Minute,
+		"sms.limits.per_user_hour":        3,
+		"sms.limits.per_user_day":         6,
+		"sms.limits.per_number_hour":      4,
+		"sms.limits.per_number_day":       8,
+		"sms.limits.per_ip_hour":          50,
+		"sms.limits.per_ip_day":           200,
+		"sms.limits.numbers_per_user_day": 2,
+		"sms.limits.total_hour":           300,
+		"sms.limits.total_day":            3000,
+		"mfa.sms_as_only_factor":          true,
+		"mfa.remember_device":             168 * time.Hour,
+		"mfa.required":                    true,
+		"mfa.totp.issuer":                 "Example Corp",
+		"webauthn.rp_id":                  "example.com",
+		"password.argon2.memory_kib":      uint32(65536),
+		"password.argon2.iterations":      uint32(3),
+		"password.argon2.parallelism":     uint8(4),
+		"tokens.access_token_lifetime":    15 * time.Minute,
+		"tokens.id_token_lifetime":        5 * time.Minute,
+		"tokens.refresh_token_lifetime":   240 * time.Hour,
+		"session.lifetime":                8 * time.Hour,
+		"session.login_timeout":           3 * time.Minute,
+		"log.level":                       "debug",
+		"log.format":                      "text",
 	}
 	for _, key := range config.Keys() {
 		w, ok := want[key]
@@ -377,6 +385,9 @@ func TestEnvironmentOverridesEveryKey(t *testing.T) {
 				env, want = fmt.Sprint(d+1000), d+1000
 			case []string:
 				env, want = "US, +44", []string{"US", " +44"}
+				if key == "trusted_proxies" {
+					env, want = "10.0.0.0/8, ::1", []string{"10.0.0.0/8", " ::1"}
+				}
 			default:
 				t.Fatalf("key %s has type %T, which this test does not know", key, d)
 			}
@@ -570,6 +581,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "twilio SID not alphanumeric", env: []string{"IDP_SMS_PROVIDER=twilio", "IDP_SMS_TWILIO_ACCOUNT_SID=AC1/../x",
 			"IDP_SMS_TWILIO_AUTH_TOKEN=tok", "IDP_SMS_TWILIO_FROM=+15551234567"}, key: "sms.twilio.account_sid"},
 		{name: "twilio api_url relative", env: []string{"IDP_SMS_TWILIO_API_URL=/twilio"}, key: "sms.twilio.api_url"},
+		{name: "trusted proxy junk", env: []string{"IDP_TRUSTED_PROXIES=10.0.0.0/8,proxy.internal"}, key: "trusted_proxies", want: []string{"proxy.internal"}},
 		{name: "sms message without code", env: []string{"IDP_SMS_MESSAGE=Your login code"}, key: "sms.message", want: []string{"{code}"}},
 		{name: "sms timeout too short", env: []string{"IDP_SMS_TIMEOUT=10ms"}, key: "sms.timeout"},
 		{name: "sms allowed country junk", env: []string{"IDP_SMS_ALLOWED_COUNTRIES=US,Narnia"}, key: "sms.allowed_countries", want: []string{"Narnia"}},

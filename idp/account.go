@@ -215,6 +215,10 @@ func (s *Server) handleEnable(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
+	// A session left open must not let someone else enrol their own app.
+	if !s.freshLogin(w, r, "For your security, log in again to turn on 2-Factor Auth.") {
+		return
+	}
 	sealed := s.keys.Seal(mfa.NewTOTPSecret(), []byte(enrolKey(u.ID)))
 	if err := s.pending.Set(ctx, enrolKey(u.ID), sealed, enrolmentTTL); err != nil {
 		s.serverError(w, r, err)

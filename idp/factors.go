@@ -19,15 +19,19 @@ import (
 
 // factors is what a user can pass a login's second factor with.
 type factors struct {
-	user *storage.User
-	TOTP bool // an authenticator app
-	SMS  bool // a verified cell phone, and SMS configured (see smsUsable)
+	user  *storage.User
+	TOTP  bool // an authenticator app
+	SMS   bool // a verified cell phone that can get codes now (see smsUsable)
+	Phone bool // a verified cell phone, whether or not codes can be sent to it now
 }
 
 // required reports whether a login must ask this user for a second
-// factor. SMS alone counts only with mfa.sms_as_only_factor; otherwise it
-// is a fallback next to the app.
-func (f factors) required(smsAlone bool) bool { return f.TOTP || (f.SMS && smsAlone) }
+// factor. A phone alone counts only with mfa.sms_as_only_factor;
+// otherwise it is a fallback next to the app. It counts by the verified
+// phone, not by whether SMS works today: a user whose only factor is the
+// phone is never let in with the password alone because the provider or
+// the country list changed (they use a recovery code then).
+func (f factors) required(smsAlone bool) bool { return f.TOTP || (f.Phone && smsAlone) }
 
 // factorsOf loads the user and their second factors.
 func (s *Server) factorsOf(ctx context.Context, userID string) (factors, error) {
@@ -39,7 +43,7 @@ func (s *Server) factorsOf(ctx context.Context, userID string) (factors, error) 
 	if err != nil {
 		return factors{}, err
 	}
-	return factors{user: u, TOTP: has, SMS: s.smsUsable(u)}, nil
+	return factors{user: u, TOTP: has, SMS: s.smsUsable(u), Phone: u.Phone != "" && u.PhoneVerified}, nil
 }
 
 // hasSecondFactor reports whether the user has an authenticator app (the

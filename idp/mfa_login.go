@@ -24,8 +24,16 @@ func (s *Server) showSecondFactor(w http.ResponseWriter, r *http.Request, l *loa
 		s.serverError(w, r, err)
 		return
 	}
-	if !f.TOTP && f.SMS {
+	switch {
+	case !f.TOTP && f.SMS:
 		s.showSMSLogin(w, r, l, c, browser, status, msg)
+		return
+	case !f.TOTP:
+		// The phone is the only factor, but no code can be sent to it now.
+		if msg == "" {
+			msg = "Codes by text message cannot be sent to your phone at the moment. Use one of your recovery codes, or contact support."
+		}
+		s.showRecovery(w, r, l, c, browser, status, msg)
 		return
 	}
 	page := templates.SecondFactorPage{

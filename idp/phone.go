@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/hostportal/idp/manage"
@@ -72,7 +73,7 @@ func (s *Server) phoneSection(r *http.Request, u *storage.User, totp bool, v acc
 		return p, nil
 	}
 	if u.Phone != "" && !u.PhoneVerified {
-		sent, _, err := s.sentCode(r.Context(), smsVerifyScope(u.ID), u.Phone)
+		sent, _, err := s.sentCode(r.Context(), smsVerifyScope(u.ID, u.Phone), u.Phone)
 		if err != nil {
 			return p, err
 		}
@@ -136,7 +137,7 @@ func (s *Server) handlePhoneSave(w http.ResponseWriter, r *http.Request) {
 		s.resendPhoneCode(w, r, u) // the same unverified number again: a new code
 		return
 	}
-	if !s.phoneChangeAllowed(w, r, u) {
+	if !s.phoneChangeAllowed(w, r, u) || !s.newNumberAllowed(w, r, u, v) {
 		return
 	}
 	if err := s.setOwnPhone(r, u, e164); err != nil {
@@ -156,7 +157,7 @@ func (s *Server) setOwnPhone(r *http.Request, u *storage.User, e164 string) erro
 	if err := s.store.UpdateUser(ctx, u); err != nil {
 		return err
 	}
-	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID))); err != nil {
+	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID, before))); err != nil {
 		slog.ErrorContext(ctx, "voiding the old number's verification code failed", "error", err)
 	}
 	details := map[string]string{"phone": "removed"}
@@ -170,23 +171,51 @@ func (s *Server) setOwnPhone(r *http.Request, u *storage.User, e164 string) erro
 	return nil
 }
 
-// phoneChangeAllowed asks a user who has a second factor for a recent
-// login before their phone changes.
+// phoneChangeAllowed asks for a recent login before the phone changes:
+// a session left open must not let someone else put their phone on the
+// account (as the only factor, or as a fallback once the app is on).
 func (s *Server) phoneChangeAllowed(w http.ResponseWriter, r *http.Request, u *storage.User) bool {
-	has, err := s.hasSecondFactor(r.Context(), u.ID)
+	return s.freshLogin(w, r, msgFreshLoginPhone)
+}
+
+func numbersKey(userID string, day int64) string {
+	return "sms:numbers:" + userID + ":" + strconv.FormatInt(day, 10)
+}
+
+// newNumberAllowed counts a new number for the user today and reports
+// whether it is within sms.limits.numbers_per_user_day: every new number
+// costs a verification text, and trying number after number is how a
+// single account would pump messages. Past the cap it answers itself.
+func (s *Server) newNumberAllowed(w http.ResponseWriter, r *http.Request, u *storage.User, v accountView) bool {
+	ctx := r.Context()
+	day := s.now().Unix() / 86400
+	key := numbersKey(u.ID, day)
+	limit := int64(s.cfg.SMS.Limits.NumbersPerUserDay)
+	n, err := s.counter(ctx, key)
+	if err == nil && n < limit {
+		n, err = s.pending.Incr(ctx, key, 25*time.Hour)
+		if err == nil && n <= limit {
+			return true
+		}
+	}
 	if err != nil {
 		s.serverError(w, r, err)
 		return false
 	}
-	if !has && !s.smsUsable(u) {
-		return true
-	}
-	return s.freshLogin(w, r, msgFreshLoginPhone)
+	next := time.Unix((day+1)*86400, 0)
+	w.Header().Set("Retry-After", strconv.Itoa(int(next.Sub(s.now())/time.Second)+1))
+	s.audit(ctx, r, storage.AuditEvent{Type: "sms.refused", UserID: u.ID, Username: u.Username, Result: "failure",
+		Details: map[string]string{"limit": "numbers_per_user_day"}})
+	v.status = http.StatusTooManyRequests
+	v.phoneError = "You changed your cell phone too many times today. You can set another number after " +
+		next.UTC().Format("15:04 UTC, 2 Jan") + "."
+	s.showAccount(w, r, u, v)
+	return false
 }
 
 // resendPhoneCode texts a code to the user's unverified phone.
 func (s *Server) resendPhoneCode(w http.ResponseWriter, r *http.Request, u *storage.User) {
-	err := s.sendSMSCode(r.Context(), r, smsVerifyScope(u.ID), u, u.Phone)
+	err := s.sendSMSCode(r.Context(), r, smsVerifyScope(u.ID, u.Phone), u, u.Phone)
 	if err != nil {
 		status, msg, ok := s.smsSendProblem(w, err)
 		if !ok {
@@ -222,7 +251,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	res, err := s.checkSMSCode(ctx, smsVerifyScope(u.ID), u.Phone, r.PostForm.Get("code"))
+	res, err := s.checkSMSCode(ctx, smsVerifyScope(u.ID, u.Phone), u.Phone, r.PostForm.Get("code"))
 	if err != nil {
 		s.serverError(w, r, err)
 		return

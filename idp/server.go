@@ -56,6 +56,7 @@ type Server struct {
 	pages        *templates.Pages
 	sms          SMSSender
 	phones       *manage.PhonePolicy
+	proxies      []*net.IPNet // trusted_proxies
 	now          func() time.Time
 	authRequests authRequests
 	provider     *op.Provider
@@ -83,6 +84,13 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("sms.allowed_countries: %w", err)
 	}
 	s.phones = phones
+	for _, p := range o.Config.TrustedProxies {
+		n, err := config.ParseProxy(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		s.proxies = append(s.proxies, n)
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -345,13 +353,39 @@ func clientName(c *storage.Client) string {
 	return c.ID
 }
 
-// clientIP is the caller's address (proxies are not trusted yet).
-func clientIP(r *http.Request) string {
+// clientIP is the caller's address: the peer of the connection, or, when
+// the peer is one of trusted_proxies, the right-most address in
+// X-Forwarded-For that is not a trusted proxy (the left part of the
+// header is whatever the client wrote, and is never believed).
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	peer := net.ParseIP(host)
+	if peer == nil || !s.trustedProxy(peer) {
+		return host
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip := net.ParseIP(strings.TrimSpace(hops[i]))
+		if ip == nil {
+			return host // a hop the proxies did not write: believe no further
+		}
+		if !s.trustedProxy(ip) {
+			return ip.String()
+		}
 	}
 	return host
+}
+
+func (s *Server) trustedProxy(ip net.IP) bool {
+	for _, n := range s.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // audit writes a security event to the audit log and to the log. Failing
@@ -362,7 +396,7 @@ func (s *Server) audit(ctx context.Context, r *http.Request, e storage.AuditEven
 		e.Actor = "user"
 	}
 	if r != nil {
-		e.IP = clientIP(r)
+		e.IP = s.clientIP(r)
 		e.UserAgent = r.UserAgent()
 	}
 	if err := s.store.AppendAudit(ctx, &e); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/mfa/sms"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/storage/pending"
@@ -52,7 +53,9 @@ func smsResendKey(scope string) string { return "sms:resend:" + scope }
 
 // Scopes: what a code is for. A code of one scope never passes another.
 func smsLoginScope(loginID string) string { return "login:" + loginID }
-func smsVerifyScope(userID string) string { return "verify:" + userID }
+
+// smsVerifyScope is per number too: a corrected typo gets its own code at once.
+func smsVerifyScope(userID, phone string) string { return "verify:" + userID + ":" + phone }
 
 // smsEnabled reports whether SMS codes can be sent at all (sms.provider is not none).
 func (s *Server) smsEnabled() bool { return s.sms != nil }
@@ -71,8 +74,12 @@ type errSMSThrottled struct {
 
 func (e *errSMSThrottled) Error() string { return "sms: throttled by " + e.limit }
 
-// errSMSNotSent: the provider could not send the message.
+// errSMSNotSent: the provider refused the message; nothing was sent.
 var errSMSNotSent = errors.New("sms: the provider could not send the message")
+
+// errSMSUncertain: the provider did not answer in time or failed on its
+// side; the message may still arrive, and its code is kept.
+var errSMSUncertain = errors.New("sms: the provider did not confirm the message")
 
 // smsLimit is one counter and its cap.
 type smsLimit struct {
@@ -91,7 +98,7 @@ func (s *Server) smsLimits(r *http.Request, userID, phone string) []smsLimit {
 		return smsLimit{name: name, max: max, key: "sms:count:" + name + ":" + who + ":" + strconv.FormatInt(n, 10),
 			until: time.Unix((n+1)*int64(length/time.Second), 0)}
 	}
-	ip := clientNetwork(r)
+	ip := s.clientNetwork(r)
 	return []smsLimit{
 		window("user_hour", userID, l.PerUserHour, time.Hour),
 		window("user_day", userID, l.PerUserDay, 24*time.Hour),
@@ -99,6 +106,9 @@ func (s *Server) smsLimits(r *http.Request, userID, phone string) []smsLimit {
 		window("number_day", phone, l.PerNumberDay, 24*time.Hour),
 		window("ip_hour", ip, l.PerIPHour, time.Hour),
 		window("ip_day", ip, l.PerIPDay, 24*time.Hour),
+		// A ceiling on the whole deployment's spending, whoever asks.
+		window("total_hour", "all", l.TotalHour, time.Hour),
+		window("total_day", "all", l.TotalDay, 24*time.Hour),
 	}
 }
 
@@ -127,7 +137,14 @@ func (s *Server) sendSMSCode(ctx context.Context, r *http.Request, scope string,
 	limits := s.smsLimits(r, u.ID, phone)
 	// Read every counter first, so that a refused attempt counts against
 	// none; then count. Two concurrent sends may both pass the reads; the
-	// counts after incrementing catch that.
+	// counts after incrementing catch that. A refusal names the limit that
+	// ends last, so that its time to try again is true.
+	var over *errSMSThrottled
+	exceeded := func(lim smsLimit) {
+		if over == nil || lim.until.After(over.retryAt) {
+			over = &errSMSThrottled{retryAt: lim.until, limit: lim.name}
+		}
+	}
 	for _, lim := range limits {
 		n, err := s.counter(ctx, lim.key)
 		if err != nil {
@@ -135,19 +152,19 @@ func (s *Server) sendSMSCode(ctx context.Context, r *http.Request, scope string,
 			return err
 		}
 		if n >= int64(lim.max) {
-			release()
-			return s.smsRefused(ctx, r, u, phone, &errSMSThrottled{retryAt: lim.until, limit: lim.name})
+			exceeded(lim)
 		}
 	}
-	var over *errSMSThrottled
-	for _, lim := range limits {
-		n, err := s.pending.Incr(ctx, lim.key, lim.until.Sub(now)+time.Minute)
-		if err != nil {
-			release()
-			return err
-		}
-		if n > int64(lim.max) && over == nil {
-			over = &errSMSThrottled{retryAt: lim.until, limit: lim.name}
+	if over == nil {
+		for _, lim := range limits {
+			n, err := s.pending.Incr(ctx, lim.key, lim.until.Sub(now)+time.Minute)
+			if err != nil {
+				release()
+				return err
+			}
+			if n > int64(lim.max) {
+				exceeded(lim)
+			}
 		}
 	}
 	if over != nil {
@@ -169,10 +186,15 @@ func (s *Server) sendSMSCode(ctx context.Context, r *http.Request, scope string,
 	sendCtx, cancel := context.WithTimeout(ctx, s.cfg.SMS.Timeout)
 	defer cancel()
 	if err := s.sms.Send(sendCtx, phone, body); err != nil {
-		// Nothing usable was delivered: the code goes, the counts stay (a
-		// failing provider is no way around the caps).
-		if derr := s.pending.Delete(ctx, smsCodeKey(scope)); derr != nil {
-			slog.ErrorContext(ctx, "deleting an unsent SMS code failed", "error", derr)
+		// A refusal delivered nothing: the code goes. After a timeout or a
+		// 5xx the message may still arrive, so its code stays valid. The
+		// counts stay either way (a failing provider is no way around the caps).
+		var se *sms.Error
+		maybeSent := errors.As(err, &se) && se.Temporary
+		if !maybeSent {
+			if derr := s.pending.Delete(ctx, smsCodeKey(scope)); derr != nil {
+				slog.ErrorContext(ctx, "deleting an unsent SMS code failed", "error", derr)
+			}
 		}
 		// Twilio's messages quote the number: the log shows it masked.
 		why := strings.ReplaceAll(err.Error(), phone, manage.MaskedPhone(phone))
@@ -180,6 +202,9 @@ func (s *Server) sendSMSCode(ctx context.Context, r *http.Request, scope string,
 			"phone", manage.MaskedPhone(phone), "error", why)
 		s.audit(ctx, r, storage.AuditEvent{Type: "sms.failed", UserID: u.ID, Username: u.Username, Result: "failure",
 			Details: map[string]string{"phone": manage.MaskedPhone(phone), "error": why}})
+		if maybeSent {
+			return errSMSUncertain
+		}
 		return errSMSNotSent
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "sms.sent", UserID: u.ID, Username: u.Username, Result: "success",
@@ -297,6 +322,15 @@ func (s *Server) checkSMSCode(ctx context.Context, scope, phone, code string) (s
 	if err != nil || c == nil {
 		return smsMissing, err
 	}
+	// The try is counted before the comparison, so that concurrent
+	// guesses get smsMaxTries comparisons in all, not one each.
+	n, err := s.pending.Incr(ctx, smsTriesKey(c.Nonce), smsCodeTTL)
+	if err != nil {
+		return smsWrong, err
+	}
+	if n > smsMaxTries {
+		return smsSpent, s.pending.Delete(ctx, smsCodeKey(scope))
+	}
 	typed, ok := mfa.NormalizeSMSCode(code)
 	if ok && hmac.Equal([]byte(mfa.HashSMSCode(s.keys, scope, phone, typed)), []byte(c.Hash)) {
 		got, err := s.pending.GetDel(ctx, smsCodeKey(scope))
@@ -308,15 +342,8 @@ func (s *Server) checkSMSCode(ctx context.Context, scope, phone, code string) (s
 		}
 		return smsOK, nil
 	}
-	n, err := s.pending.Incr(ctx, smsTriesKey(c.Nonce), smsCodeTTL)
-	if err != nil {
-		return smsWrong, err
-	}
-	if n >= smsMaxTries {
-		if err := s.pending.Delete(ctx, smsCodeKey(scope)); err != nil {
-			return smsSpent, err
-		}
-		return smsSpent, nil
+	if n == smsMaxTries {
+		return smsSpent, s.pending.Delete(ctx, smsCodeKey(scope))
 	}
 	return smsWrong, nil
 }
@@ -324,11 +351,12 @@ func (s *Server) checkSMSCode(ctx context.Context, scope, phone, code string) (s
 // smsThrottledMessage says when a refused sender may try again.
 func smsThrottledMessage(e *errSMSThrottled, now time.Time) string {
 	wait := e.retryAt.Sub(now)
+	seconds := max(1, int(wait.Round(time.Second)/time.Second))
 	switch {
-	case wait <= time.Second:
-		return "A code was sent a moment ago. Wait a second, then ask for a new one."
+	case e.limit == "resend_interval":
+		return fmt.Sprintf("A code was sent a moment ago. You can ask for a new one in %d seconds.", seconds)
 	case wait < 2*time.Minute:
-		return fmt.Sprintf("A code was sent a moment ago. You can ask for a new one in %d seconds.", int(wait.Round(time.Second)/time.Second))
+		return fmt.Sprintf("Too many codes were sent. You can ask for a new one in %d seconds; until then use the code you have, or another method.", seconds)
 	case wait < time.Hour+time.Minute:
 		return fmt.Sprintf("Too many codes were sent. You can ask for a new one in %d minutes; until then use the code you have, or another method.",
 			int((wait+time.Minute-1)/time.Minute))
@@ -349,16 +377,19 @@ func (s *Server) smsSendProblem(w http.ResponseWriter, err error) (int, string, 
 		return http.StatusTooManyRequests, smsThrottledMessage(th, s.now()), true
 	case errors.Is(err, errSMSNotSent):
 		return http.StatusBadGateway, "We could not send the code. Try another method, or try again in a few minutes.", true
+	case errors.Is(err, errSMSUncertain):
+		return http.StatusBadGateway, "We could not confirm that the code was sent. If a text arrives, enter its code; otherwise try another method, or try again in a few minutes.", true
 	}
 	return 0, "", false
 }
 
 // clientNetwork is what per-IP limits count: the client's IPv4 address,
 // or the /64 network of an IPv6 address (one subscriber gets a whole /64).
-func clientNetwork(r *http.Request) string {
-	ip := net.ParseIP(clientIP(r))
+func (s *Server) clientNetwork(r *http.Request) string {
+	addr := s.clientIP(r)
+	ip := net.ParseIP(addr)
 	if ip == nil {
-		return clientIP(r)
+		return addr
 	}
 	if v4 := ip.To4(); v4 != nil {
 		return v4.String()

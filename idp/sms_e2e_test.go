@@ -358,7 +358,7 @@ func TestSMSCodeRules(t *testing.T) {
 		}
 		savePhone(t, env, br, "US", "(415) 555-0123")
 		verify := codeOf(t, env, tw.Last(t))
-		scope := "verify:" + mustID(t, env, "alice")
+		scope := "verify:" + mustID(t, env, "alice") + ":" + otherPhone
 		for i, want := range []string{"wrong", "wrong", "wrong", "wrong", "spent", "missing"} {
 			got, err := idp.CheckSMSCode(env.Server, context.Background(), scope, otherPhone, wrongCode(verify))
 			if err != nil || got != want {
@@ -419,6 +419,10 @@ func TestSMSLimits(t *testing.T) {
 			if p := send(); p.Status != http.StatusOK {
 				t.Fatalf("message %d of the second hour: %s\n%s", i+1, p, p.Body)
 			}
+		}
+		// Past both the hour's and the day's cap, the page names the later end.
+		if p := send(); p.Status != http.StatusTooManyRequests || !p.Contains("after 00:00 UTC") {
+			t.Fatalf("eleventh message, in the second hour: %s\n%s", p, p.Body)
 		}
 		env.Clock.Advance(time.Hour)
 		if p := send(); p.Status != http.StatusTooManyRequests || !p.Contains("after") {

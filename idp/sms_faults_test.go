@@ -3,12 +3,15 @@ package idp_test
 import (
 	"context"
 	"encoding/base32"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/idp"
 	"github.com/hostportal/idp/idp/idptest"
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa/sms/smstest"
@@ -36,12 +39,16 @@ func TestSMSTwilioErrors(t *testing.T) {
 			name  string
 			setup func()
 			want  string // in the audit event's error
+			page  string // on the page
 		}{
 			{"invalid number", func() {
 				tw.FailNext(http.StatusBadRequest, smstest.TwilioError(21211, 400, "The 'To' number +16502530000 is not a valid phone number."))
-			}, "21211"},
-			{"server error", func() { tw.FailNext(http.StatusInternalServerError, "<html>oops</html>") }, "500"},
-			{"timeout", func() { tw.SetDelay(3 * time.Second) }, "twilio"},
+			}, "21211", "We could not send the code. Try another method"},
+			// After a 5xx or a timeout the text may still arrive: its code stays.
+			{"server error", func() { tw.FailNext(http.StatusInternalServerError, "<html>oops</html>") }, "500",
+				"We could not confirm that the code was sent. If a text arrives, enter its code"},
+			{"timeout", func() { tw.SetDelay(3 * time.Second) }, "twilio",
+				"We could not confirm that the code was sent. If a text arrives, enter its code"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				tc.setup()
@@ -52,11 +59,14 @@ func TestSMSTwilioErrors(t *testing.T) {
 				if took := time.Since(started); took > 2500*time.Millisecond {
 					t.Errorf("the page took %v with sms.timeout 1s", took)
 				}
-				if p.Status != http.StatusBadGateway || !p.Contains("We could not send the code. Try another method") {
+				if p.Status != http.StatusBadGateway || !p.Contains(tc.page) {
 					t.Fatalf("page after a Twilio failure: %s\n%s", p, p.Body)
 				}
 				if !p.Contains("Try another method") || p.Contains("21211") || p.Contains("oops") {
 					t.Fatalf("the page lacks the way out or shows Twilio's details:\n%s", p.Body)
+				}
+				if maybeSent := tc.want != "21211"; maybeSent != p.Contains(`name="code"`) {
+					t.Fatalf("code field shown %v, want %v (the code stays only when the text may arrive):\n%s", !maybeSent, maybeSent, p.Body)
 				}
 				events, _ := env.Store.ListAudit(ctx, storage.AuditQuery{UserID: mustID(t, env, "alice"), Limit: 5})
 				if len(events) == 0 || events[0].Type != "sms.failed" || !strings.Contains(events[0].Details["error"], tc.want) {
@@ -273,5 +283,173 @@ func TestSMSNotConfigured(t *testing.T) {
 	acct := loginToAccount(t, env, br, "alice", alicePassword, &authenticator{secret: base32NoPad("0123456789abcdefghij"), clock: env.Clock})
 	if !acct.Contains("not offered by this sign-in service") || acct.Contains(`name="phone"`) {
 		t.Fatalf("account page without a provider:\n%s", acct.Body)
+	}
+}
+
+// Concurrent wrong guesses of one code get five comparisons in all: the
+// try is counted before the code is compared.
+func TestSMSConcurrentGuesses(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
+		env, _, tw := smsSetup(t, b)
+		br := env.NewBrowser()
+		loginToAccount(t, env, br, "alice", alicePassword, nil)
+		savePhone(t, env, br, "US", "650 253 0000")
+		right := codeOf(t, env, tw.Last(t))
+		scope := "verify:" + mustID(t, env, "alice") + ":" + alicePhone
+		results := make(chan string, 20)
+		for range 20 {
+			go func() {
+				got, err := idp.CheckSMSCode(env.Server, context.Background(), scope, alicePhone, wrongCode(right))
+				if err != nil {
+					got = err.Error()
+				}
+				results <- got
+			}()
+		}
+		counts := map[string]int{}
+		for range 20 {
+			counts[<-results]++
+		}
+		// "wrong" answers are comparisons that left tries; past the fifth try
+		// the code is void ("spent", or "missing" once it is deleted).
+		if counts["wrong"]+counts["spent"]+counts["missing"] != 20 || counts["wrong"] > 4 {
+			t.Fatalf("20 concurrent wrong guesses: %v; want at most 4 wrong and the rest spent or missing", counts)
+		}
+		if got, _ := idp.CheckSMSCode(env.Server, context.Background(), scope, alicePhone, right); got != "missing" {
+			t.Fatalf("the right code after the burst: %s, want missing", got)
+		}
+
+		// Five guesses in flight have counted their tries before comparing:
+		// a sixth is not compared at all, even with the right code.
+		env.Clock.Advance(31 * time.Second)
+		acct := br.Get(env.Issuer + "/account")
+		br.Post(env.Issuer+"/account/phone/resend", acct.Form())
+		right = codeOf(t, env, tw.Last(t))
+		raw, err := env.Pending.Get(context.Background(), "sms:code:"+scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec struct {
+			Nonce string `json:"n"`
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil || rec.Nonce == "" {
+			t.Fatalf("reading the waiting code: %v", err)
+		}
+		for range 5 {
+			if _, err := env.Pending.Incr(context.Background(), "sms:tries:"+rec.Nonce, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, _ := idp.CheckSMSCode(env.Server, context.Background(), scope, alicePhone, right); got != "spent" {
+			t.Fatalf("the right code as a sixth try: %s, want spent", got)
+		}
+	})
+}
+
+// A user whose only factor is the phone is never let in with the password
+// alone when SMS stops working: they are asked for a recovery code.
+func TestPhoneOnlyUserWhenSMSStops(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
+		env, _, tw := smsSetup(t, b, func(c *config.Config) { c.MFA.SMSAsOnlyFactor = true })
+		br := env.NewBrowser()
+		loginToAccount(t, env, br, "alice", alicePassword, nil)
+		savePhone(t, env, br, "US", "650 253 0000")
+		p := verifyPhone(t, env, br, codeOf(t, env, tw.Last(t)))
+		codes := codeInListRE.FindAllStringSubmatch(recoveryListRE.FindString(p.Body), -1)
+		if len(codes) != 10 {
+			t.Fatalf("%d recovery codes", len(codes))
+		}
+		// The operator turns SMS off (provider none) and restarts.
+		o := idptest.Options{Store: env.Store, SecretKey: env.SecretKey, Configure: func(c *config.Config) { c.MFA.SMSAsOnlyFactor = true }}
+		if b.Redis {
+			o.Pending = env.Pending
+		}
+		after := idptest.New(t, b, o)
+		secret := after.AddClient(manage.NewClient{ID: "portal2", RedirectURIs: []string{portalRedirect}, FirstParty: true})
+		r := newRP(t, after, "portal2", secret)
+		lb, f, sf := toSecondFactor(t, after, r)
+		if !sf.Contains(`<label for="recovery_code">Recovery code</label>`) || !sf.Contains("cannot be sent to your phone") {
+			t.Fatalf("a phone-only user without SMS was not asked for a recovery code: %s\n%s", sf, sf.Body)
+		}
+		form := sf.Form()
+		form.Set("recovery_code", codes[0][1])
+		p = lb.Follow(after.Issuer, lb.Post(after.Issuer+"/login/recovery", form))
+		p = lb.Follow(after.Issuer, lb.Post(after.Issuer+"/login/continue", p.Form()))
+		_, _, c := r.exchange(f, r.codeFrom(f, p))
+		if !slices.Equal(c.AMR, []string{"pwd", "mfa"}) {
+			t.Fatalf("amr %v, want [pwd mfa]", c.AMR)
+		}
+	})
+}
+
+// An account may set only a few different numbers a day; the whole
+// deployment only so many messages an hour.
+func TestSMSNumbersPerDayAndTotal(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
+		env, r, tw := smsSetup(t, b, func(c *config.Config) { c.SMS.Limits.TotalHour = 4 })
+		now := env.Clock.Now()
+		env.Clock.Advance(now.Truncate(24 * time.Hour).Add(24*time.Hour + time.Minute).Sub(now))
+		br := env.NewBrowser()
+		loginToAccount(t, env, br, "alice", alicePassword, nil)
+		for i, n := range []string{"415 555 0101", "415 555 0102", "415 555 0103"} {
+			if p := savePhone(t, env, br, "US", n); p.Status != http.StatusSeeOther {
+				t.Fatalf("number %d: %s\n%s", i+1, p, p.Body)
+			}
+		}
+		p := savePhone(t, env, br, "US", "415 555 0104")
+		if p.Status != http.StatusTooManyRequests || !p.Contains("too many times today") || p.Header.Get("Retry-After") == "" {
+			t.Fatalf("a fourth number in a day: %s\n%s", p, p.Body)
+		}
+		if u := mustUserPhone(t, env, "alice"); u != "+14155550103" {
+			t.Fatalf("the refused number was saved: %s", u)
+		}
+		// Three messages so far; the fourth is the deployment's last this hour.
+		withAppAndPhoneOf(t, env, "bob", "+16502530000")
+		lb, sf := loginAs(t, env, r, "bob")
+		if p := lb.Post(env.Issuer+"/login/sms/send", sf.Form()); p.Status != http.StatusSeeOther {
+			t.Fatalf("fourth message: %s", p)
+		}
+		withAppAndPhoneOf(t, env, "carol", "+12015550123")
+		lb, sf = loginAs(t, env, r, "carol")
+		if p := lb.Post(env.Issuer+"/login/sms/send", sf.Form()); p.Status != http.StatusTooManyRequests {
+			t.Fatalf("a message past sms.limits.total_hour: %s", p)
+		}
+		if tw.Count() != 4 {
+			t.Fatalf("%d messages, want 4", tw.Count())
+		}
+	})
+}
+
+func withAppAndPhoneOf(t *testing.T, env *idptest.Env, username, phone string) {
+	t.Helper()
+	env.AddUser(username, alicePassword)
+	giveApp(t, env, username)
+	if _, err := env.Manage.SetPhone(context.Background(), manage.Operator, username, phone); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustUserPhone(t *testing.T, env *idptest.Env, username string) string {
+	t.Helper()
+	u, err := env.Store.UserByUsername(context.Background(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Phone
+}
+
+// Turning on the app from a session that logged in long ago needs the
+// password again first.
+func TestEnableTOTPNeedsRecentLogin(t *testing.T) {
+	env, _ := setup(t, idptest.Backends[0])
+	br := env.NewBrowser()
+	acct := loginToAccount(t, env, br, "alice", alicePassword, nil)
+	env.Clock.Advance(20 * time.Minute)
+	p := br.Post(env.Issuer+"/account/2fa/enable", acct.Form())
+	if p.Status != http.StatusSeeOther || !strings.Contains(p.Location, "/login?id=") {
+		t.Fatalf("an old session started an enrolment: %s", p)
+	}
+	if lp := br.Follow(env.Issuer, p); !lp.Contains("log in again to turn on 2-Factor Auth") {
+		t.Fatalf("the login page does not say why:\n%s", lp.Body)
 	}
 }
