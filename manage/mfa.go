@@ -9,12 +9,16 @@ import (
 )
 
 // RemoveSecondFactors removes every second factor of the user: the
-// authenticator app, the recovery codes and the remembered devices. Each
-// removal is idempotent, so a failure part-way is repaired by running it
-// again.
+// authenticator app, the security keys and passkeys, the recovery codes and
+// the remembered devices. (The user's WebAuthn handle stays: it names no
+// credential, and keys registered later reuse it.) Each removal is
+// idempotent, so a failure part-way is repaired by running it again.
 func (s *Service) RemoveSecondFactors(ctx context.Context, userID string) error {
 	if err := s.Store.DeleteTOTP(ctx, userID); err != nil {
 		return fmt.Errorf("removing the authenticator app: %w", err)
+	}
+	if _, err := s.Store.DeleteSecurityKeys(ctx, userID); err != nil {
+		return fmt.Errorf("removing the security keys: %w", err)
 	}
 	if err := s.Store.DeleteRecoveryCodes(ctx, userID); err != nil {
 		return fmt.Errorf("removing the recovery codes: %w", err)
@@ -28,8 +32,9 @@ func (s *Service) RemoveSecondFactors(ctx context.Context, userID string) error 
 // MFAStatus is what a user has of second factors.
 type MFAStatus struct {
 	TOTP              bool
+	SecurityKeys      int // security keys and passkeys
 	RecoveryCodesLeft int
-	RememberedDevices int
+	RememberedDevices int // not yet expired
 }
 
 // MFA reports the user's second factors.
@@ -40,6 +45,9 @@ func (s *Service) MFA(ctx context.Context, userID string) (MFAStatus, error) {
 	case err == nil:
 		st.TOTP = true
 	case !errors.Is(err, storage.ErrNotFound):
+		return st, err
+	}
+	if st.SecurityKeys, err = s.Store.CountSecurityKeys(ctx, userID); err != nil {
 		return st, err
 	}
 	if st.RecoveryCodesLeft, err = s.Store.CountRecoveryCodes(ctx, userID); err != nil {
@@ -58,9 +66,10 @@ func (s *Service) MFA(ctx context.Context, userID string) (MFAStatus, error) {
 	return st, nil
 }
 
-// ResetMFA is the support reset (a user with a new phone): it removes every
-// second factor, recovery code and remembered device of the user, and
-// marks their cell phone unverified, so that they can enrol again.
+// ResetMFA is the support reset (a user with a new phone, a lost key): it
+// removes every second factor (authenticator app, security keys and
+// passkeys), recovery code and remembered device of the user, and marks
+// their cell phone unverified, so that they can enrol again.
 // Event: mfa.reset.
 func (s *Service) ResetMFA(ctx context.Context, actor Actor, username string) (*storage.User, error) {
 	u, err := s.GetUser(ctx, username)
@@ -76,6 +85,7 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, username string) (*
 	}
 	details := map[string]string{
 		"authenticator_app":  fmt.Sprint(before.TOTP),
+		"security_keys":      fmt.Sprint(before.SecurityKeys),
 		"recovery_codes":     fmt.Sprint(before.RecoveryCodesLeft),
 		"remembered_devices": fmt.Sprint(before.RememberedDevices),
 	}

@@ -36,7 +36,7 @@ func (s *Service) ViewUserWithMFA(ctx context.Context, u *storage.User) (UserVie
 	if err != nil {
 		return v, err
 	}
-	v.MFA = MFAView{TOTP: st.TOTP, RecoveryCodesLeft: st.RecoveryCodesLeft}
+	v.MFA = MFAView{TOTP: st.TOTP, SecurityKeys: st.SecurityKeys, RecoveryCodesLeft: st.RecoveryCodesLeft}
 	return v, nil
 }
 

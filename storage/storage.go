@@ -1,9 +1,9 @@
 // Package storage owns the durable store's contracts: the records the provider
 // keeps for good (users, relying parties, signing keys, refresh tokens,
-// consents, revoked access tokens, audit events) and the small interfaces a
-// backend implements for each. Backends live in sub-packages (sqlstore for
-// SQLite and PostgreSQL); storage/conformance holds the one test suite they
-// all pass.
+// consents, revoked access tokens, audit events, second factors) and the
+// small interfaces a backend implements for each. Backends live in
+// sub-packages (sqlstore for SQLite and PostgreSQL); storage/conformance
+// holds the one test suite they all pass.
 package storage
 
 import (
@@ -59,7 +59,9 @@ type Users interface {
 	UpdateUser(ctx context.Context, u *User) error
 	// SetPasswordHash replaces the password hash (and UpdatedAt).
 	SetPasswordHash(ctx context.Context, userID, hash string, now time.Time) error
-	// DeleteUser removes the user with their refresh tokens and consents.
+	// DeleteUser removes the user with their refresh tokens, consents and
+	// second factors (TOTP, recovery codes, remembered devices, security
+	// keys and WebAuthn handle).
 	DeleteUser(ctx context.Context, userID string) error
 }
 
@@ -266,6 +268,49 @@ type RememberedDevices interface {
 	DeleteExpiredRememberedDevices(ctx context.Context, now time.Time) (int64, error)
 }
 
+// SecurityKey is a WebAuthn credential of a user: a security key, or a passkey. The store keeps
+// Credential as given (the mfa package's encoding of the public key, flags, transports and
+// attachment) and never interprets it.
+type SecurityKey struct {
+	ID           string // random id for URLs and audit (never the credential id)
+	UserID       string
+	CredentialID []byte // the authenticator's credential id; unique across users
+	Name         string // what the user called it: "YubiKey", "Laptop"
+	Credential   []byte
+	SignCount    uint32 // the signature counter last seen (copy of the one inside Credential)
+	CreatedAt    time.Time
+	LastUsedAt   time.Time // zero until first used
+}
+
+// SecurityKeys stores WebAuthn credentials and each user's WebAuthn user handle.
+type SecurityKeys interface {
+	// WebAuthnHandle returns the user's WebAuthn user handle (random bytes, never derived from the
+	// username), storing candidate as it when the user has none yet. Of concurrent first calls with
+	// different candidates all get the same stored handle. ErrNotFound if the user does not exist.
+	// The handle outlives the user's keys (DeleteSecurityKeys keeps it) but not the user.
+	WebAuthnHandle(ctx context.Context, userID string, candidate []byte) ([]byte, error)
+	// UserIDByWebAuthnHandle finds whose handle it is (passkey login); ErrNotFound.
+	UserIDByWebAuthnHandle(ctx context.Context, handle []byte) (string, error)
+	// CreateSecurityKey stores k; ErrConflict when the credential id is already stored.
+	CreateSecurityKey(ctx context.Context, k *SecurityKey) error
+	ListSecurityKeys(ctx context.Context, userID string) ([]*SecurityKey, error) // oldest first
+	CountSecurityKeys(ctx context.Context, userID string) (int, error)
+	SecurityKeyByCredentialID(ctx context.Context, credentialID []byte) (*SecurityKey, error) // ErrNotFound
+	// UseSecurityKey records a successful use: it sets Credential, SignCount and LastUsedAt of key id
+	// only if the stored SignCount still equals oldSignCount, atomically, and reports whether it did
+	// (of two concurrent uses with the same counter exactly one gets true; counters that stay 0, as
+	// passkeys' do, compare equal). ErrNotFound if no such key.
+	//
+	// When newSignCount equals oldSignCount (a counter that stays 0) the stored counter cannot tell
+	// concurrent uses apart and each of them gets true: what stops a replayed assertion then is the
+	// single-use challenge, not the counter.
+	UseSecurityKey(ctx context.Context, id string, oldSignCount, newSignCount uint32, credential []byte, now time.Time) (bool, error)
+	// DeleteSecurityKey removes the user's key id; ErrNotFound when the user has no key with that id.
+	DeleteSecurityKey(ctx context.Context, userID, id string) error
+	// DeleteSecurityKeys removes every key of the user (the user's handle stays) and returns how many.
+	DeleteSecurityKeys(ctx context.Context, userID string) (int64, error)
+}
+
 // Store is a whole durable store.
 type Store interface {
 	Users
@@ -278,6 +323,7 @@ type Store interface {
 	TOTPs
 	RecoveryCodes
 	RememberedDevices
+	SecurityKeys
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

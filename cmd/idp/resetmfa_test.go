@@ -40,9 +40,20 @@ func TestResetMFA(t *testing.T) {
 			CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
+		for _, k := range []string{"yubikey", "laptop"} {
+			if err := st.CreateSecurityKey(ctx, &storage.SecurityKey{ID: k + "-" + name, UserID: u.ID,
+				CredentialID: []byte("cred-" + k + "-" + name), Name: k, Credential: []byte("encoded"), CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if out := e.ok("", "user", "show", "alice", "--json"); !strings.Contains(out, `"totp": true`) && !strings.Contains(out, `"totp":true`) {
-		t.Fatalf("user show before the reset: %s", out)
+	mfa := func() map[string]any {
+		t.Helper()
+		m, _ := decodeJSON[map[string]any](t, e.ok("", "user", "show", "alice", "--json"))["mfa"].(map[string]any)
+		return m
+	}
+	if m := mfa(); m["totp"] != true || m["security_keys"] != 2.0 || m["recovery_codes_left"] != 2.0 {
+		t.Fatalf("user show before the reset: mfa = %v", m)
 	}
 
 	out := e.ok("", "user", "reset-mfa", "Alice")
@@ -59,6 +70,12 @@ func TestResetMFA(t *testing.T) {
 	if d, _ := st.ListRememberedDevices(ctx, alice.ID); len(d) != 0 {
 		t.Errorf("alice has %d remembered devices", len(d))
 	}
+	if n, err := st.CountSecurityKeys(ctx, alice.ID); err != nil || n != 0 {
+		t.Errorf("alice has %d security keys (%v)", n, err)
+	}
+	if m := mfa(); m["totp"] != false || m["security_keys"] != 0.0 || m["recovery_codes_left"] != 0.0 {
+		t.Errorf("user show after the reset: mfa = %v", m)
+	}
 	// The number stays for the portal's Team page, but gets no codes
 	// until it is confirmed again.
 	if alice.Phone != "+14155550123" || alice.PhoneVerified {
@@ -68,8 +85,12 @@ func TestResetMFA(t *testing.T) {
 	if _, err := st.TOTPByUser(ctx, bob.ID); err != nil || !bob.PhoneVerified {
 		t.Error("resetting alice touched bob")
 	}
-	if out := e.ok("", "audit", "list", "--user", "alice", "--json"); !strings.Contains(out, "mfa.reset") {
-		t.Errorf("no mfa.reset audit event: %s", out)
+	if n, err := st.CountSecurityKeys(ctx, bob.ID); err != nil || n != 2 {
+		t.Errorf("bob has %d security keys after alice's reset (%v), want 2", n, err)
+	}
+	if out := e.ok("", "audit", "list", "--user", "alice", "--json"); !strings.Contains(out, "mfa.reset") ||
+		!strings.Contains(out, "security_keys") {
+		t.Errorf("no mfa.reset audit event with security_keys: %s", out)
 	}
 	e.fails("", "no user named nobody", "user", "reset-mfa", "nobody")
 	e.fails("", "missing USERNAME", "user", "reset-mfa")

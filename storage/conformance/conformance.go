@@ -53,6 +53,11 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RecoveryCodeConcurrentConsume", testRecoveryCodeConcurrentConsume},
 		{"RecoveryCodesConcurrentReplace", testRecoveryCodesConcurrentReplace},
 		{"RememberedDevices", testRememberedDevices},
+		{"SecurityKeys", testSecurityKeys},
+		{"WebAuthnHandle", testWebAuthnHandle},
+		{"WebAuthnHandleConcurrentFirst", testWebAuthnHandleConcurrentFirst},
+		{"UseSecurityKey", testUseSecurityKey},
+		{"UseSecurityKeyConcurrent", testUseSecurityKeyConcurrent},
 		{"DeleteUserCascadesSecondFactors", testDeleteUserCascadesSecondFactors},
 	}
 	for _, tc := range tests {

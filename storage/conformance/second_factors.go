@@ -432,8 +432,8 @@ func testRememberedDevices(t *testing.T, s storage.Store) {
 }
 
 // testDeleteUserCascadesSecondFactors checks that DeleteUser takes the
-// user's TOTP enrolment, recovery codes and remembered devices with it, and
-// leaves another user's alone.
+// user's TOTP enrolment, recovery codes, remembered devices, security keys
+// and WebAuthn handle with it, and leaves another user's alone.
 func testDeleteUserCascadesSecondFactors(t *testing.T, s storage.Store) {
 	ctx := t.Context()
 	seed(t, s, []string{"u1", "u2"}, nil)
@@ -443,6 +443,9 @@ func testDeleteUserCascadesSecondFactors(t *testing.T, s storage.Store) {
 		must(t, s.ReplaceRecoveryCodes(ctx, u, []string{u + "-a", u + "-b"}, base), "ReplaceRecoveryCodes "+u)
 		must(t, s.CreateRememberedDevice(ctx, &storage.RememberedDevice{ID: "dev-" + u, UserID: u,
 			TokenHash: "hash-" + u, CreatedAt: base, ExpiresAt: at(time.Hour)}), "CreateRememberedDevice "+u)
+		_, err := s.WebAuthnHandle(ctx, u, []byte("handle-"+u))
+		must(t, err, "WebAuthnHandle "+u)
+		must(t, s.CreateSecurityKey(ctx, newSecurityKey("key-"+u, u, base)), "CreateSecurityKey "+u)
 	}
 
 	must(t, s.DeleteUser(ctx, "u1"), "DeleteUser")
@@ -459,6 +462,13 @@ func testDeleteUserCascadesSecondFactors(t *testing.T, s storage.Store) {
 	if len(devices) != 0 {
 		t.Errorf("deleted user's remembered devices survived: %q", deviceIDs(devices))
 	}
+	_, err = s.SecurityKeyByCredentialID(ctx, newSecurityKey("key-u1", "u1", base).CredentialID)
+	wantErr(t, err, storage.ErrNotFound, "deleted user's security key")
+	if n := countSecurityKeys(t, s, "u1"); n != 0 {
+		t.Errorf("deleted user has %d security keys, want 0", n)
+	}
+	_, err = s.UserIDByWebAuthnHandle(ctx, []byte("handle-u1"))
+	wantErr(t, err, storage.ErrNotFound, "deleted user's WebAuthn handle")
 
 	// A new account that reuses the id starts with none of it.
 	must(t, s.CreateUser(ctx, newUser("u1", "reborn")), "CreateUser reusing the id")
@@ -467,6 +477,16 @@ func testDeleteUserCascadesSecondFactors(t *testing.T, s storage.Store) {
 	if n := countCodes(t, s, "u1"); n != 0 {
 		t.Errorf("new user with a deleted user's id has %d recovery codes, want 0", n)
 	}
+	if n := countSecurityKeys(t, s, "u1"); n != 0 {
+		t.Errorf("new user with a deleted user's id has %d security keys, want 0", n)
+	}
+	// The new account's handle is its own, not the one the old account's
+	// passkeys were registered under.
+	handle, err := s.WebAuthnHandle(ctx, "u1", []byte("handle-reborn"))
+	must(t, err, "WebAuthnHandle of a new user with a deleted user's id")
+	if string(handle) != "handle-reborn" {
+		t.Errorf("new user with a deleted user's id has WebAuthn handle %q, want its own candidate", handle)
+	}
 
 	totpByUser(t, s, "u2")
 	if n := countCodes(t, s, "u2"); n != 2 {
@@ -474,4 +494,11 @@ func testDeleteUserCascadesSecondFactors(t *testing.T, s storage.Store) {
 	}
 	_, err = s.RememberedDeviceByHash(ctx, "hash-u2")
 	must(t, err, "other user's remembered device")
+	checkSame(t, "other user's security key",
+		securityKeyByCredentialID(t, s, newSecurityKey("key-u2", "u2", base).CredentialID), newSecurityKey("key-u2", "u2", base))
+	owner, err := s.UserIDByWebAuthnHandle(ctx, []byte("handle-u2"))
+	must(t, err, "other user's WebAuthn handle")
+	if owner != "u2" {
+		t.Errorf("other user's WebAuthn handle belongs to %q, want u2", owner)
+	}
 }

@@ -13,7 +13,10 @@ import (
 	"github.com/hostportal/idp/storage/sqlstore"
 )
 
-var _ storage.Store = (*sqlstore.Store)(nil)
+var (
+	_ storage.Store        = (*sqlstore.Store)(nil)
+	_ storage.SecurityKeys = (*sqlstore.Store)(nil)
+)
 
 // open opens url and closes the store when t ends.
 func open(t *testing.T, url string) *sqlstore.Store {

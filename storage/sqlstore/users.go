@@ -129,8 +129,9 @@ func (s *Store) SetPasswordHash(ctx context.Context, userID, hash string, now ti
 }
 
 // DeleteUser removes the user; the schema's ON DELETE CASCADE removes their
-// refresh tokens and consents in the same statement. ErrNotFound if the
-// user does not exist.
+// refresh tokens, consents and second factors (security keys and WebAuthn
+// handle included) in the same statement. ErrNotFound if the user does not
+// exist.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	return s.execOne(ctx, s.db, "sqlstore: delete user", `DELETE FROM users WHERE id = ?`, userID)
 }
