@@ -111,6 +111,10 @@ type TOTPConfig struct {
 // WebAuthnConfig: webauthn.*
 type WebAuthnConfig struct {
 	RPID string `mapstructure:"rp_id"` // default: the issuer's host
+	// Passkeys offers "Sign in with a passkey" on the login page: a
+	// discoverable credential with user verification stands for both
+	// factors. Off by default (see README).
+	Passkeys bool `mapstructure:"passkeys"`
 }
 
 // PasswordConfig: password.*

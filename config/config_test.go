@@ -223,6 +223,7 @@ mfa:
     issuer: Example Corp
 webauthn:
   rp_id: example.com
+  passkeys: true
 password:
   argon2:
     memory_kib: 65536
@@ -291,6 +292,7 @@ clients:
 		"mfa.required":                    true,
 		"mfa.totp.issuer":                 "Example Corp",
 		"webauthn.rp_id":                  "example.com",
+		"webauthn.passkeys":               true,
 		"password.argon2.memory_kib":      uint32(65536),
 		"password.argon2.iterations":      uint32(3),
 		"password.argon2.parallelism":     uint8(4),

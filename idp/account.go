@@ -31,6 +31,9 @@ const (
 var accountNotices = map[string]string{
 	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
 	"devices-forgotten": "Every remembered device was forgotten. Each browser asks for a code at its next login.",
+	"key-added":         "Your security key was added. Use it at your next login.",
+	"key-removed":       "The security key was removed. It no longer works for your account.",
+	"app-off":           "Your authenticator app was removed. Your other second factors still protect your login.",
 	"enrol-expired":     "Setting up 2-Factor Auth took too long. Turn it on again to start over.",
 }
 
@@ -161,7 +164,12 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		s.serverError(w, r, err)
 		return
 	}
-	on := has || phone.SecondFactor
+	keys, err := s.keysSection(ctx, u)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	on := has || phone.SecondFactor || len(keys.Items) > 0
 	page := templates.AccountPage{
 		Base:                templates.Base{Title: "Your account", CSRFToken: s.accountCSRF(w, r), Notice: accountNotices[r.URL.Query().Get("notice")]},
 		Username:            u.Username,
@@ -176,6 +184,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		ForgetDevicesAction: "/account/devices/forget",
 		LogoutAction:        "/account/logout",
 		Phone:               phone,
+		Keys:                keys,
 	}
 	now := s.now()
 	for _, d := range devices {
@@ -319,7 +328,12 @@ func (s *Server) confirmMethods(r *http.Request, u *storage.User, action string)
 	case confirmDisable:
 		ok = app
 	case confirmRegenerate:
-		ok = app || (sms && s.cfg.MFA.SMSAsOnlyFactor)
+		// A user with security keys only confirms with a recovery code.
+		keys, err := s.store.CountSecurityKeys(r.Context(), u.ID)
+		if err != nil {
+			return false, false, false, err
+		}
+		ok = app || keys > 0 || (sms && s.cfg.MFA.SMSAsOnlyFactor)
 	}
 	return app, sms, ok, nil
 }
@@ -500,12 +514,27 @@ func (s *Server) handleDisable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := s.store.DeleteTOTP(ctx, u.ID); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_disabled", UserID: u.ID, Username: u.Username, Result: "success"})
+	// Security keys (or a phone that is the only factor) still protect the
+	// login: they keep the recovery codes and remembered devices.
+	f, err := s.factorsOf(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if f.required(s.cfg.MFA.SMSAsOnlyFactor) {
+		http.Redirect(w, r, "/account?notice=app-off", http.StatusSeeOther)
+		return
+	}
 	if err := s.manage().RemoveSecondFactors(ctx, u.ID); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	s.clearCookie(w, s.cookies.device)
-	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_disabled", UserID: u.ID, Username: u.Username, Result: "success"})
 	http.Redirect(w, r, "/account?notice=2fa-off", http.StatusSeeOther)
 }
 

@@ -23,7 +23,12 @@ type factors struct {
 	TOTP  bool // an authenticator app
 	SMS   bool // a verified cell phone that can get codes now (see smsUsable)
 	Phone bool // a verified cell phone, whether or not codes can be sent to it now
+	Keys  int  // security keys (and passkeys), whether or not WebAuthn works now
+	web   bool // WebAuthn works here
 }
+
+// KeysUsable reports whether the user can pass with a security key now.
+func (f factors) KeysUsable() bool { return f.Keys > 0 && f.web }
 
 // required reports whether a login must ask this user for a second
 // factor. A phone alone counts only with mfa.sms_as_only_factor;
@@ -31,7 +36,9 @@ type factors struct {
 // phone, not by whether SMS works today: a user whose only factor is the
 // phone is never let in with the password alone because the provider or
 // the country list changed (they use a recovery code then).
-func (f factors) required(smsAlone bool) bool { return f.TOTP || (f.Phone && smsAlone) }
+// A security key always counts, also when WebAuthn stops working (the
+// user then passes with a recovery code).
+func (f factors) required(smsAlone bool) bool { return f.TOTP || f.Keys > 0 || (f.Phone && smsAlone) }
 
 // factorsOf loads the user and their second factors.
 func (s *Server) factorsOf(ctx context.Context, userID string) (factors, error) {
@@ -43,7 +50,12 @@ func (s *Server) factorsOf(ctx context.Context, userID string) (factors, error) 
 	if err != nil {
 		return factors{}, err
 	}
-	return factors{user: u, TOTP: has, SMS: s.smsUsable(u), Phone: u.Phone != "" && u.PhoneVerified}, nil
+	keys, err := s.store.CountSecurityKeys(ctx, userID)
+	if err != nil {
+		return factors{}, err
+	}
+	return factors{user: u, TOTP: has, SMS: s.smsUsable(u), Phone: u.Phone != "" && u.PhoneVerified,
+		Keys: keys, web: s.keysUsable()}, nil
 }
 
 // hasSecondFactor reports whether the user has an authenticator app (the

@@ -345,13 +345,17 @@ func (s *Server) abort(w http.ResponseWriter, r *http.Request, l *loaded, e *oid
 }
 
 func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string, status int, msg, username string) {
-	s.render(w, r, status, templates.LoginPage{
+	page := templates.LoginPage{
 		Base:          templates.Base{Title: "Log in", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg, Notice: l.Notice},
 		Action:        "/login/password",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),
 		Username:      username,
-	})
+	}
+	if s.passkeysOffered() {
+		page.PasskeyAction, page.PasskeyBeginURL = "/login/passkey", "/login/passkey/begin"
+	}
+	s.render(w, r, status, page)
 }
 
 var scopeDescriptions = map[string]string{

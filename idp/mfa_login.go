@@ -24,14 +24,18 @@ func (s *Server) showSecondFactor(w http.ResponseWriter, r *http.Request, l *loa
 		s.serverError(w, r, err)
 		return
 	}
+	last := s.lastMethod(r)
 	switch {
-	case !f.TOTP && f.SMS:
+	case f.KeysUsable() && (last == "security_key" || (!f.TOTP && !(f.SMS && last == "sms"))):
+		s.showKeyLogin(w, r, l, c, browser, status, msg)
+		return
+	case f.SMS && (!f.TOTP || last == "sms"):
 		s.showSMSLogin(w, r, l, c, browser, status, msg)
 		return
 	case !f.TOTP:
-		// The phone is the only factor, but no code can be sent to it now.
+		// The only factors cannot be used here now (SMS off, WebAuthn off).
 		if msg == "" {
-			msg = "Codes by text message cannot be sent to your phone at the moment. Use one of your recovery codes, or contact support."
+			msg = "Your second factor cannot be used at the moment. Use one of your recovery codes, or contact support."
 		}
 		s.showRecovery(w, r, l, c, browser, status, msg)
 		return
@@ -79,6 +83,7 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 func (s *Server) secondFactorPassed(w http.ResponseWriter, r *http.Request, l *loaded, c *client, method, amr string) {
 	ctx := r.Context()
 	l.AMR, l.ACR, l.AuthTime, l.FreshAuth = addAMR(l.AMR, amr, "mfa"), acrMFA, s.now(), true
+	s.setLastMethod(w, method)
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.passed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 		Result: "success", Details: map[string]string{"method": method}})
 	if r.PostForm.Get("remember") == "on" {
@@ -137,6 +142,11 @@ func (s *Server) handleMethods(w http.ResponseWriter, r *http.Request) {
 	}
 	id := url.QueryEscape(l.ID)
 	var methods []templates.Method
+	key := templates.Method{Label: "Security key",
+		Description: "Use your security key, or the passkey on this device.", URL: "/login/key?id=" + id}
+	if f.KeysUsable() && s.lastMethod(r) == "security_key" {
+		methods = append(methods, key) // first: the one this browser used last
+	}
 	if f.TOTP {
 		methods = append(methods, templates.Method{Label: "Authenticator app",
 			Description: "Enter the six-digit code from your authenticator app.", URL: loginURL(l.ID)})
@@ -144,6 +154,9 @@ func (s *Server) handleMethods(w http.ResponseWriter, r *http.Request) {
 	if f.SMS {
 		methods = append(methods, templates.Method{Label: "SMS code",
 			Description: "Get a code by text message to " + nbsp(manage.MaskedPhone(f.user.Phone)) + ".", URL: "/login/sms?id=" + id})
+	}
+	if f.KeysUsable() && s.lastMethod(r) != "security_key" {
+		methods = append(methods, key)
 	}
 	if f.TOTP || left > 0 {
 		methods = append(methods, templates.Method{Label: "Recovery code",

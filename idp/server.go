@@ -21,6 +21,7 @@ import (
 
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/mfa"
 	"github.com/hostportal/idp/password"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/signing"
@@ -56,7 +57,8 @@ type Server struct {
 	pages        *templates.Pages
 	sms          SMSSender
 	phones       *manage.PhonePolicy
-	proxies      []*net.IPNet // trusted_proxies
+	proxies      []*net.IPNet  // trusted_proxies
+	webauthn     *mfa.WebAuthn // nil when the relying party id is not a domain
 	now          func() time.Time
 	authRequests authRequests
 	provider     *op.Provider
@@ -84,6 +86,11 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("sms.allowed_countries: %w", err)
 	}
 	s.phones = phones
+	if wa, err := newWebAuthn(o.Config); err != nil {
+		slog.Warn("security keys and passkeys are off: "+err.Error(), "webauthn.rp_id", o.Config.RPID())
+	} else {
+		s.webauthn = wa
+	}
 	for _, p := range o.Config.TrustedProxies {
 		n, err := config.ParseProxy(p)
 		if err != nil {
@@ -154,6 +161,11 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/sms", s.handleSMSLoginForm)
 	mux.HandleFunc("POST /login/sms", s.handleSMSLogin)
 	mux.HandleFunc("POST /login/sms/send", s.handleSMSSend)
+	mux.HandleFunc("GET /login/key", s.handleKeyLoginForm)
+	mux.HandleFunc("POST /login/key/begin", s.handleKeyLoginBegin)
+	mux.HandleFunc("POST /login/key", s.handleKeyLogin)
+	mux.HandleFunc("POST /login/passkey/begin", s.handlePasskeyBegin)
+	mux.HandleFunc("POST /login/passkey", s.handlePasskey)
 	mux.HandleFunc("GET /login/recovery", s.handleRecoveryForm)
 	mux.HandleFunc("POST /login/recovery", s.handleRecovery)
 	mux.HandleFunc("POST /login/enrol", s.handleLoginEnrol)
@@ -168,6 +180,11 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/recovery-codes", s.handleRegenerate)
 	mux.HandleFunc("POST /account/confirm/sms", s.handleConfirmSMS)
 	mux.HandleFunc("POST /account/devices/forget", s.handleForgetDevices)
+	mux.HandleFunc("GET /account/keys/add", s.handleAddKeyForm)
+	mux.HandleFunc("POST /account/keys/add/begin", s.handleAddKeyBegin)
+	mux.HandleFunc("POST /account/keys/add", s.handleAddKey)
+	mux.HandleFunc("GET /account/keys/remove", s.handleRemoveKeyForm)
+	mux.HandleFunc("POST /account/keys/remove", s.handleRemoveKey)
 	mux.HandleFunc("POST /account/phone", s.handlePhoneSave)
 	mux.HandleFunc("POST /account/phone/verify", s.handlePhoneVerify)
 	mux.HandleFunc("POST /account/phone/resend", s.handlePhoneResend)
@@ -284,6 +301,16 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // manage is the shared user operations, acting as the user themself.
 func (s *Server) manage() *manage.Service {
 	return &manage.Service{Store: s.store, Hasher: s.hasher, Phones: s.phones, Now: s.now}
+}
+
+// newWebAuthn is the WebAuthn relying party of cfg: its id is
+// webauthn.rp_id (default the issuer's host), its origin the issuer's.
+func newWebAuthn(cfg *config.Config) (*mfa.WebAuthn, error) {
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	return mfa.NewWebAuthn(cfg.RPID(), cfg.TOTPIssuer(), u.Scheme+"://"+u.Host, cfg.WebAuthn.Passkeys)
 }
 
 // clientByID loads a relying party.

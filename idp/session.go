@@ -18,14 +18,16 @@ type cookieNames struct {
 	browser string // binds pending logins and CSRF tokens to this browser
 	session string // the provider's own login session
 	device  string // a remembered device's token
+	method  string // the second-factor method last used in this browser
 	secure  bool
 }
 
 func newCookieNames(https bool) cookieNames {
 	if https {
-		return cookieNames{browser: "__Host-idp_browser", session: "__Host-idp_session", device: "__Host-idp_device", secure: true}
+		return cookieNames{browser: "__Host-idp_browser", session: "__Host-idp_session", device: "__Host-idp_device",
+			method: "__Host-idp_method", secure: true}
 	}
-	return cookieNames{browser: "idp_browser", session: "idp_session", device: "idp_device"}
+	return cookieNames{browser: "idp_browser", session: "idp_session", device: "idp_device", method: "idp_method"}
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {

@@ -368,7 +368,7 @@ func TestPhoneOnlyUserWhenSMSStops(t *testing.T) {
 		secret := after.AddClient(manage.NewClient{ID: "portal2", RedirectURIs: []string{portalRedirect}, FirstParty: true})
 		r := newRP(t, after, "portal2", secret)
 		lb, f, sf := toSecondFactor(t, after, r)
-		if !sf.Contains(`<label for="recovery_code">Recovery code</label>`) || !sf.Contains("cannot be sent to your phone") {
+		if !sf.Contains(`<label for="recovery_code">Recovery code</label>`) || !sf.Contains("cannot be used at the moment") {
 			t.Fatalf("a phone-only user without SMS was not asked for a recovery code: %s\n%s", sf, sf.Body)
 		}
 		form := sf.Form()

@@ -76,3 +76,14 @@ func pageScripts(page any) []string {
 // The copy button of the recovery codes page; without the script the button
 // stays hidden and the codes can still be downloaded or written down.
 func (RecoveryCodesPage) scripts() []string { return []string{"copy.js"} }
+
+// The WebAuthn buttons ship hidden; webauthn.js shows them when the browser
+// can use them, and says so when it cannot.
+func (SecurityKeyPage) scripts() []string { return []string{"webauthn.js"} }
+func (AddKeyPage) scripts() []string      { return []string{"webauthn.js"} }
+func (p LoginPage) scripts() []string {
+	if p.PasskeyAction == "" {
+		return nil
+	}
+	return []string{"webauthn.js"}
+}

@@ -87,8 +87,57 @@ type AccountPage struct {
 	ForgetDevicesAction string // "Forget all devices" posts here
 
 	Phone PhoneSection
+	Keys  KeysSection
 
 	LogoutAction string // "Log Out" posts here
+}
+
+// SecurityKeyPage is the second factor with a security key: "Use security
+// key" fetches options from BeginURL (posting the form), runs the
+// browser's prompt and posts the answer as "credential" (with "id" and
+// "remember") to Action.
+type SecurityKeyPage struct {
+	Base
+	Action        string
+	BeginURL      string
+	AuthRequestID string
+	ClientName    string
+	RememberDays  int
+	MethodsURL    string
+}
+
+// AddKeyPage adds a security key: a name, then the browser's prompt; the
+// form posts "name" and "credential" to Action.
+type AddKeyPage struct {
+	Base
+	Action    string
+	BeginURL  string
+	Name      string // kept after an error
+	CancelURL string
+}
+
+// RemoveKeyPage asks before a key is removed; the form posts "key".
+type RemoveKeyPage struct {
+	Base
+	Action    string
+	KeyID     string
+	Name      string
+	CancelURL string
+}
+
+// KeysSection is the account page's "Security keys".
+type KeysSection struct {
+	Available bool // WebAuthn is configured (a domain issuer)
+	Items     []KeyItem
+	AddURL    string // "Add security key"
+}
+
+// KeyItem is one security key, with dates already formatted.
+type KeyItem struct {
+	Name      string
+	Added     string
+	LastUsed  string
+	RemoveURL string // "Remove": the page that asks first
 }
 
 // PhoneSection is the account page's "Cell Phone": the number, whether it
@@ -177,6 +226,9 @@ type ConfirmFactorPage struct {
 
 func (SecondFactorPage) templateName() string    { return "second_factor" }
 func (SMSCodePage) templateName() string         { return "sms_code" }
+func (SecurityKeyPage) templateName() string     { return "security_key" }
+func (AddKeyPage) templateName() string          { return "add_key" }
+func (RemoveKeyPage) templateName() string       { return "remove_key" }
 func (MethodsPage) templateName() string         { return "methods" }
 func (RecoveryLoginPage) templateName() string   { return "recovery_login" }
 func (ReplacementCodePage) templateName() string { return "replacement_code" }

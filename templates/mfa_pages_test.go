@@ -420,17 +420,31 @@ func TestRecoveryCodesEachInCode(t *testing.T) {
 	}
 }
 
-// Only the recovery codes page asks for a script, and every script a page
+// Only the recovery codes page and the WebAuthn pages ask for a script
+// (the login page only when it offers passkeys), and every script a page
 // asks for is an embedded asset.
 func TestPageScripts(t *testing.T) {
+	want := map[string]string{"recovery_codes": "copy.js", "security_key": "webauthn.js", "add_key": "webauthn.js"}
 	for _, page := range required {
 		got := pageScripts(page)
-		if page.templateName() == "recovery_codes" {
-			if len(got) != 1 || got[0] != "copy.js" {
-				t.Errorf("recovery_codes scripts = %v, want [copy.js]", got)
+		if w, ok := want[page.templateName()]; ok {
+			if len(got) != 1 || got[0] != w {
+				t.Errorf("%s scripts = %v, want [%s]", page.templateName(), got, w)
 			}
 		} else if len(got) != 0 {
 			t.Errorf("%s asks for scripts %v", page.templateName(), got)
+		}
+	}
+	if got := pageScripts(LoginPage{PasskeyAction: "/login/passkey"}); len(got) != 1 || got[0] != "webauthn.js" {
+		t.Errorf("login with passkeys scripts = %v, want [webauthn.js]", got)
+	}
+	versions, err := assetVersions(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range want {
+		if _, ok := versions[w]; !ok {
+			t.Errorf("script %s is not an embedded asset", w)
 		}
 	}
 	// A server may pass a pointer: it gets the same scripts.

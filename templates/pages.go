@@ -16,6 +16,11 @@ type LoginPage struct {
 	ClientName        string // "to continue to {ClientName}" when not empty
 	Username          string // pre-filled after a failed attempt; the password field then gets the focus
 	ForgotPasswordURL string // a "Forgot Password?" link when not empty
+	// PasskeyAction and PasskeyBeginURL, when set, offer "Sign in with a
+	// passkey" (static/webauthn.js: options from PasskeyBeginURL, the
+	// answer posted as "credential" to PasskeyAction).
+	PasskeyAction   string
+	PasskeyBeginURL string
 }
 
 // ConsentPage asks the user to allow a relying party access to their account.
@@ -85,6 +90,9 @@ var required = []Page{
 	MessagePage{},
 	SecondFactorPage{},
 	SMSCodePage{},
+	SecurityKeyPage{},
+	AddKeyPage{},
+	RemoveKeyPage{},
 	MethodsPage{},
 	RecoveryLoginPage{},
 	ReplacementCodePage{},

@@ -94,6 +94,10 @@ type Options struct {
 	SecretKey []byte
 	// Addr makes the server listen on this address (a restart keeps the issuer).
 	Addr string
+	// Localhost makes the issuer http://localhost:PORT instead of
+	// http://127.0.0.1:PORT: WebAuthn needs a domain name as relying party
+	// id, and browsers refuse IP addresses.
+	Localhost bool
 }
 
 // New starts a provider on backend b.
@@ -112,6 +116,10 @@ func New(t testing.TB, b Backend, o Options) *Env {
 		e.HTTP.Listener = ln
 	}
 	e.Issuer = "http://" + e.HTTP.Listener.Addr().String()
+	if o.Localhost {
+		_, port, _ := net.SplitHostPort(e.HTTP.Listener.Addr().String())
+		e.Issuer = "http://localhost:" + port
+	}
 	cfg := config.Defaults()
 	cfg.Issuer = e.Issuer
 	cfg.DataDir = t.TempDir()
@@ -212,7 +220,7 @@ func New(t testing.TB, b Backend, o Options) *Env {
 func (e *Env) Restart(t testing.TB, b Backend) *Env {
 	addr := e.HTTP.Listener.Addr().String()
 	e.HTTP.Close()
-	o := Options{Store: e.Store, SecretKey: e.SecretKey, Addr: addr}
+	o := Options{Store: e.Store, SecretKey: e.SecretKey, Addr: addr, Localhost: strings.HasPrefix(e.Issuer, "http://localhost:")}
 	if b.Redis {
 		o.Pending = e.Pending
 	}
