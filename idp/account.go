@@ -170,12 +170,21 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		return
 	}
 	on := has || phone.SecondFactor || len(keys.Items) > 0
+	other := ""
+	switch {
+	case has:
+	case len(keys.Items) > 0:
+		other = "security key"
+	case phone.SecondFactor:
+		other = "cell phone"
+	}
 	page := templates.AccountPage{
 		Base:                templates.Base{Title: "Your account", CSRFToken: s.accountCSRF(w, r), Notice: accountNotices[r.URL.Query().Get("notice")]},
 		Username:            u.Username,
 		Name:                u.Name,
 		Email:               u.Email,
 		TOTPEnabled:         has,
+		OtherFactor:         other,
 		EnableTOTPAction:    "/account/2fa/enable",
 		DisableTOTPURL:      "/account/2fa/disable",
 		RecoveryCodesLeft:   left,
@@ -295,15 +304,16 @@ func (s *Server) handleSetupConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.totp_enabled", UserID: u.ID, Username: u.Username, Result: "success"})
-	s.showCodes(w, r, u, codes)
+	s.showCodes(w, r, u, codes, "/account")
 }
 
-func (s *Server) showCodes(w http.ResponseWriter, r *http.Request, u *storage.User, codes []string) {
+// showCodes shows new recovery codes once; Continue goes to next.
+func (s *Server) showCodes(w http.ResponseWriter, r *http.Request, u *storage.User, codes []string, next string) {
 	s.render(w, r, http.StatusOK, templates.RecoveryCodesPage{
 		Base:         templates.Base{Title: "Save your recovery codes"},
 		Codes:        codes,
 		DownloadName: "recovery-codes-" + u.Username + ".txt",
-		ContinueURL:  "/account",
+		ContinueURL:  next,
 	})
 }
 
@@ -346,10 +356,11 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, u *storage.
 		return
 	}
 	page := templates.ConfirmFactorPage{
-		Base:      templates.Base{CSRFToken: s.accountCSRF(w, r), Error: msg},
-		Action:    action,
-		CancelURL: "/account",
-		AppCode:   app,
+		Base:         templates.Base{CSRFToken: s.accountCSRF(w, r), Error: msg},
+		Action:       action,
+		CancelURL:    "/account",
+		AppCode:      app,
+		RecoveryOnly: !app && !sms,
 	}
 	if sms {
 		page.SendSMSAction = "/account/confirm/sms"
@@ -365,11 +376,14 @@ func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, u *storage.
 	switch action {
 	case confirmDisable:
 		page.Title, page.Heading = "Turn off 2-Factor Auth", "Turn off 2-Factor Auth"
-		page.Message = "Enter a code from your authenticator app (or a recovery code) to turn 2-Factor Auth off. Your recovery codes and remembered devices are removed too."
+		page.Message = "Enter a code from your authenticator app (or a recovery code) to turn it off. When no other second factor protects your login, your recovery codes and remembered devices are removed too."
 		page.SubmitLabel, page.Danger = "Turn off 2-Factor Auth", true
 	default:
 		page.Title, page.Heading = "New recovery codes", "Generate new recovery codes"
 		page.Message = "Enter a current code (or a recovery code). Your current recovery codes stop working and ten new ones are shown once."
+		if !app && !sms {
+			page.Message = "Enter one of your recovery codes. All of your current recovery codes then stop working and ten new ones are shown once."
+		}
 		page.SubmitLabel = "Generate new recovery codes"
 	}
 	s.render(w, r, status, page)
@@ -443,6 +457,7 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 	res, method := codeWrong, "totp"
 	msg := ""
 	if sixDigits.MatchString(code) {
+		msg = "Enter one of your recovery codes (xxxx-xxxx-xxxx), not a six-digit code."
 		if app {
 			if res, err = s.checkTOTP(ctx, u.ID, code); err != nil {
 				s.serverError(w, r, err)
@@ -550,7 +565,7 @@ func (s *Server) handleRegenerate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success"})
-	s.showCodes(w, r, u, codes)
+	s.showCodes(w, r, u, codes, "/account")
 }
 
 func (s *Server) handleForgetDevices(w http.ResponseWriter, r *http.Request) {

@@ -77,6 +77,11 @@ type AuthRequest struct {
 	// ReturnTo is set for logins to the provider's own pages (the account
 	// pages): when done, the browser goes there instead of to a portal.
 	ReturnTo string `json:"return_to,omitempty"`
+	// Reset marks a password reset: the user came from the e-mail link
+	// (ResetToken is the link's hash); the steps ask only for the second
+	// factor, start no session, and end at the new-password page.
+	Reset      bool   `json:"reset,omitempty"`
+	ResetToken string `json:"reset_token,omitempty"`
 	// Notice is shown on the login page: why the password is asked for
 	// again (a fresh login before a sensitive change).
 	Notice string `json:"notice,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -130,7 +131,7 @@ func (s *Server) handleKeyLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	cred, err := s.webauthn.FinishLogin(ku, sess, response)
 	if errors.Is(err, mfa.ErrWebAuthnClone) {
-		s.keyCloned(r, u, l.ClientID, cred)
+		s.keyCloned(r, u, l.ClientID, keyByCredential(keys, cred), cred)
 		fail("clone warning", msgKeyCloned, err)
 		return
 	}
@@ -154,15 +155,26 @@ func (s *Server) handleKeyLogin(w http.ResponseWriter, r *http.Request) {
 	s.secondFactorPassed(w, r, l, c, "security_key", keyAMR(cred))
 }
 
-const msgKeyCloned = "This security key was refused because it may have been copied. Use another method, and contact support."
+const msgKeyCloned = "This security key was refused and removed from your account because it may have been copied. Use another method, add your key again, and contact support."
 
-// keyCloned audits a clone warning: the key's counter went backwards.
-func (s *Server) keyCloned(r *http.Request, u *storage.User, clientID string, cred *webauthn.Credential) {
-	d := map[string]string{}
+// keyCloned handles a clone warning: the key's counter went backwards, so
+// two copies of its private key may be in use. Refusing only the copy
+// that is behind would let a clone that runs its counter ahead go on, so
+// the key is removed from the account (the owner adds it again after
+// logging in another way) and the event is audited.
+func (s *Server) keyCloned(r *http.Request, u *storage.User, clientID string, k *storage.SecurityKey, cred *webauthn.Credential) {
+	ctx := r.Context()
+	d := map[string]string{"action": "key removed"}
 	if cred != nil {
 		d["sign_count"] = strconv.FormatUint(uint64(cred.Authenticator.SignCount), 10)
 	}
-	s.audit(r.Context(), r, storage.AuditEvent{Type: "mfa.security_key_clone_warning", UserID: u.ID, Username: u.Username,
+	if k != nil {
+		d["key"], d["name"], d["stored_sign_count"] = k.ID, k.Name, strconv.FormatUint(uint64(k.SignCount), 10)
+		if err := s.store.DeleteSecurityKey(ctx, u.ID, k.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			slog.ErrorContext(ctx, "removing a cloned security key failed", "user_id", u.ID, "error", err)
+		}
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.security_key_clone_warning", UserID: u.ID, Username: u.Username,
 		ClientID: clientID, Result: "failure", Details: d})
 }
 
@@ -260,7 +272,7 @@ func (s *Server) handlePasskey(w http.ResponseWriter, r *http.Request) {
 		return ku, nil
 	}, sess, response)
 	if errors.Is(err, mfa.ErrWebAuthnClone) && user != nil {
-		s.keyCloned(r, user, l.ClientID, cred)
+		s.keyCloned(r, user, l.ClientID, keyByCredential(keys, cred), cred)
 		fail("clone warning", err)
 		return
 	}
@@ -268,13 +280,15 @@ func (s *Server) handlePasskey(w http.ResponseWriter, r *http.Request) {
 		fail("not verified", err)
 		return
 	}
-	if user.Disabled || (l.HintSubject != "" && l.HintSubject != user.ID) {
+	if user.Disabled || (l.HintSubject != "" && l.HintSubject != user.ID) ||
+		(l.LoginHint != "" && !strings.EqualFold(l.LoginHint, user.Username) && !strings.EqualFold(l.LoginHint, user.Email)) {
 		fail("disabled or another user", nil)
 		return
 	}
 	k := keyByCredential(keys, cred)
-	if k == nil {
-		fail("unknown key", nil)
+	if k == nil || !isPasskey(k) {
+		// A key added as a second factor does not replace the password.
+		fail("not a passkey", nil)
 		return
 	}
 	if ok, err := s.useKey(ctx, k, cred); err != nil || !ok {

@@ -206,6 +206,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.showConsent(w, r, l, c, browser)
 	case stepDone:
+		if l.Reset {
+			http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther) // the new-password page needs the login
+			return
+		}
 		if l.ReturnTo != "" {
 			// A login to the provider's own pages: the session is all it needed.
 			if err := s.authRequests.delete(ctx, l.ID); err != nil {
@@ -266,6 +270,21 @@ func (s *Server) mfaRequired(l *loaded, c *client) bool {
 // then consent, then done. It may record a remembered device's use on l.
 func (s *Server) nextStep(w http.ResponseWriter, r *http.Request, l *loaded, c *client) (string, error) {
 	ctx := r.Context()
+	if l.Reset {
+		// A password reset never bypasses the second factor: no remembered
+		// device, no enrolment, no consent; just the factor the user has.
+		if l.ACR == acrMFA {
+			return stepDone, nil
+		}
+		f, err := s.factorsOf(ctx, l.UserID)
+		if err != nil {
+			return "", err
+		}
+		if f.required(s.cfg.MFA.SMSAsOnlyFactor) {
+			return stepSecondFactor, nil
+		}
+		return stepDone, nil
+	}
 	if l.ACR != acrMFA {
 		f, err := s.factorsOf(ctx, l.UserID)
 		if err != nil {
@@ -305,7 +324,7 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *c
 	}
 	l.Step = next
 	authenticated := next == stepConsent || next == stepDone
-	if authenticated && l.FreshAuth {
+	if authenticated && l.FreshAuth && !l.Reset {
 		if err := s.startSession(ctx, w, r, &Session{UserID: l.UserID, AuthTime: l.AuthTime, AMR: l.AMR, ACR: l.ACR}); err != nil {
 			s.serverError(w, r, err)
 			return false
@@ -316,7 +335,7 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *c
 		s.loginFailed(w, r, l.ClientID, err)
 		return false
 	}
-	if next == stepDone {
+	if next == stepDone && !l.Reset {
 		s.loginSucceeded(ctx, r, l)
 	}
 	return true

@@ -160,7 +160,7 @@ func (s *Server) handleMethods(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.TOTP || left > 0 {
 		methods = append(methods, templates.Method{Label: "Recovery code",
-			Description: "Use one of the recovery codes you saved when you turned on 2-Factor Auth.", URL: "/login/recovery?id=" + id})
+			Description: "Use one of the recovery codes you saved when you set up your second factor.", URL: "/login/recovery?id=" + id})
 	}
 	s.render(w, r, http.StatusOK, templates.MethodsPage{
 		Base:    templates.Base{Title: "Try another method"},

@@ -291,7 +291,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 			}
 			s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
 				Details: map[string]string{"why": "phone is the only second factor"}})
-			s.showCodes(w, r, u, codes)
+			s.showCodes(w, r, u, codes, "/account?notice=phone-verified#phone")
 			return
 		}
 	}

@@ -30,6 +30,12 @@ const msgFreshLoginKeys = "For your security, log in again to change your securi
 
 func webauthnKey(purpose, id string) string { return "webauthn:" + purpose + ":" + id }
 
+// registerKey names a registration's session data: this user in this
+// browser, so that another browser of the same user cannot finish it.
+func (s *Server) registerKey(w http.ResponseWriter, r *http.Request, u *storage.User) string {
+	return webauthnKey("register", u.ID+":"+browserBinding(s.browserID(w, r, false)))
+}
+
 // keysUsable reports whether WebAuthn works here (the relying party id is
 // a domain name).
 func (s *Server) keysUsable() bool { return s.webauthn != nil }
@@ -50,13 +56,19 @@ func (s *Server) keyUser(ctx context.Context, u *storage.User) (*mfa.KeyUser, []
 		ku.DisplayName = u.Username
 	}
 	for _, k := range keys {
-		c, err := mfa.DecodeCredential(k.Credential)
+		c, _, err := mfa.DecodeCredential(k.Credential)
 		if err != nil {
 			return nil, nil, err
 		}
 		ku.Credentials = append(ku.Credentials, c)
 	}
 	return ku, keys, nil
+}
+
+// isPasskey reports whether k was registered as a passkey.
+func isPasskey(k *storage.SecurityKey) bool {
+	_, passkey, err := mfa.DecodeCredential(k.Credential)
+	return err == nil && passkey
 }
 
 // startCeremony keeps the ceremony's session data under key and writes
@@ -95,7 +107,7 @@ func keyName(raw string) (string, string) {
 	switch {
 	case name == "":
 		return "", "Give the key a name, such as “YubiKey” or “Laptop”."
-	case !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0:
+	case !utf8.ValidString(name) || strings.IndexFunc(name, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0:
 		return "", "The name may not contain line breaks or other control characters."
 	case utf8.RuneCountInString(name) > 64:
 		return "", "The name is too long: use at most 64 characters."
@@ -150,7 +162,7 @@ func (s *Server) handleAddKeyBegin(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	s.startCeremony(w, r, webauthnKey("register", u.ID), c)
+	s.startCeremony(w, r, s.registerKey(w, r, u), c)
 }
 
 // handleAddKey checks the browser's answer and stores the new key.
@@ -163,13 +175,16 @@ func (s *Server) handleAddKey(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
 		return
 	}
+	if !s.freshLogin(w, r, msgFreshLoginKeys) {
+		return
+	}
 	ctx := r.Context()
 	name, problem := keyName(r.PostForm.Get("name"))
 	if problem != "" {
 		s.showAddKey(w, r, http.StatusBadRequest, problem, truncate(r.PostForm.Get("name"), 64))
 		return
 	}
-	sess, err := s.ceremonySession(ctx, webauthnKey("register", u.ID))
+	sess, err := s.ceremonySession(ctx, s.registerKey(w, r, u))
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -195,7 +210,7 @@ func (s *Server) handleAddKey(w http.ResponseWriter, r *http.Request) {
 		failed("not verified", "That security key could not be added. Try again, or try another key.", err)
 		return
 	}
-	enc, err := mfa.EncodeCredential(cred)
+	enc, err := mfa.EncodeCredential(cred, s.webauthn.RegisteredAsPasskey(cred))
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -212,7 +227,7 @@ func (s *Server) handleAddKey(w http.ResponseWriter, r *http.Request) {
 		Credential: enc, SignCount: cred.Authenticator.SignCount, CreatedAt: s.now()}
 	if err := s.store.CreateSecurityKey(ctx, k); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
-			failed("already registered", "This security key is already added to an account.", err)
+			failed("already registered", "That security key could not be added. Try another key.", err)
 			return
 		}
 		s.serverError(w, r, err)
@@ -234,7 +249,7 @@ func (s *Server) handleAddKey(w http.ResponseWriter, r *http.Request) {
 			}
 			s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
 				Details: map[string]string{"why": "first security key"}})
-			s.showCodes(w, r, u, codes)
+			s.showCodes(w, r, u, codes, "/account?notice=key-added#security-keys")
 			return
 		}
 	}
@@ -300,6 +315,20 @@ func (s *Server) handleRemoveKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.security_key_removed", UserID: u.ID, Username: u.Username, Result: "success",
 		Details: map[string]string{"key": k.ID, "name": k.Name}})
+	// With no second factor left, its recovery codes and remembered
+	// devices go too, as when the app is turned off.
+	f, err := s.factorsOf(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if !f.required(s.cfg.MFA.SMSAsOnlyFactor) {
+		if err := s.manage().RemoveSecondFactors(ctx, u.ID); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		s.clearCookie(w, s.cookies.device)
+	}
 	http.Redirect(w, r, "/account?notice=key-removed#security-keys", http.StatusSeeOther)
 }
 
@@ -319,11 +348,15 @@ func (s *Server) keysSection(ctx context.Context, u *storage.User) (templates.Ke
 
 // useKey records a checked assertion of key k: the new sign count and
 // flags, only if nobody used the key since it was read (a replayed or
-// concurrent assertion loses).
+// concurrent assertion loses, and so does a key removed meanwhile).
 func (s *Server) useKey(ctx context.Context, k *storage.SecurityKey, cred *webauthn.Credential) (bool, error) {
-	enc, err := mfa.EncodeCredential(cred)
+	enc, err := mfa.EncodeCredential(cred, isPasskey(k))
 	if err != nil {
 		return false, err
 	}
-	return s.store.UseSecurityKey(ctx, k.ID, k.SignCount, cred.Authenticator.SignCount, enc, s.now())
+	ok, err := s.store.UseSecurityKey(ctx, k.ID, k.SignCount, cred.Authenticator.SignCount, enc, s.now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return ok, err
 }

@@ -108,6 +108,9 @@ type Session struct {
 	ACR       string    `json:"acr"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// Generation is the user's session generation when it started (see
+	// revokeSessions).
+	Generation int64 `json:"gen,omitempty"`
 }
 
 func sessionKey(id string) string { return "sess:" + hashToken(id) }
@@ -132,7 +135,28 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*Session,
 	if !sess.ExpiresAt.After(s.now()) {
 		return nil, nil
 	}
+	// A session of an earlier generation of the user's sessions (before a
+	// new password) is over, wherever it lives.
+	gen, err := s.counter(ctx, sessionGenKey(sess.UserID))
+	if err != nil {
+		return nil, fmt.Errorf("reading the session generation: %w", err)
+	}
+	if sess.Generation != gen {
+		return nil, nil
+	}
 	return sess, nil
+}
+
+func sessionGenKey(userID string) string { return "sess-gen:" + userID }
+
+// revokeSessions ends every provider session of the user, in every
+// browser, by starting a new generation of their sessions. The counter
+// outlives every session it can end; should it expire anyway, the
+// generation falls back to 0 and sessions of a later one end too (the
+// safe direction).
+func (s *Server) revokeSessions(ctx context.Context, userID string) error {
+	_, err := s.pending.Incr(ctx, sessionGenKey(userID), s.cfg.Session.Lifetime+time.Hour)
+	return err
 }
 
 // startSession replaces the browser's session with a new one under a new
@@ -146,6 +170,11 @@ func (s *Server) startSession(ctx context.Context, w http.ResponseWriter, r *htt
 	now := s.now()
 	sess.CreatedAt = now
 	sess.ExpiresAt = now.Add(s.cfg.Session.Lifetime)
+	gen, err := s.counter(ctx, sessionGenKey(sess.UserID))
+	if err != nil {
+		return err
+	}
+	sess.Generation = gen
 	raw, err := json.Marshal(sess)
 	if err != nil {
 		return err

@@ -84,14 +84,33 @@ func (u *KeyUser) WebAuthnCredentials() []webauthn.Credential { return u.Credent
 
 var _ webauthn.User = (*KeyUser)(nil)
 
+// storedKey is what the durable store keeps of a key: the credential and
+// whether it was registered as a passkey.
+type storedKey struct {
+	Credential webauthn.Credential `json:"credential"`
+	Passkey    bool                `json:"passkey,omitempty"`
+}
+
 // EncodeCredential is what the durable store keeps of a credential.
-func EncodeCredential(c *webauthn.Credential) ([]byte, error) { return json.Marshal(c) }
+// passkey says the key may sign in alone (see PasskeyCredential).
+func EncodeCredential(c *webauthn.Credential, passkey bool) ([]byte, error) {
+	return json.Marshal(storedKey{Credential: *c, Passkey: passkey})
+}
 
 // DecodeCredential reads what EncodeCredential wrote.
-func DecodeCredential(b []byte) (webauthn.Credential, error) {
-	var c webauthn.Credential
-	err := json.Unmarshal(b, &c)
-	return c, err
+func DecodeCredential(b []byte) (webauthn.Credential, bool, error) {
+	var k storedKey
+	err := json.Unmarshal(b, &k)
+	return k.Credential, k.Passkey, err
+}
+
+// RegisteredAsPasskey reports whether a key just registered may later sign
+// in without the password: passkeys were offered at registration (so the
+// user chose it knowing) and the authenticator verified the user (PIN or
+// biometric). A key added as a second factor never becomes a password
+// replacement by an option turned on later.
+func (w *WebAuthn) RegisteredAsPasskey(c *webauthn.Credential) bool {
+	return w.passkeys && c.Flags.UserVerified
 }
 
 // PlatformCredential reports whether c lives in the device itself (a

@@ -76,6 +76,7 @@ type AccountPage struct {
 	Email    string
 
 	TOTPEnabled      bool
+	OtherFactor      string // "security key" or "cell phone" when one protects the login without the app
 	EnableTOTPAction string // the OFF switch: a form posting here starts enrolment
 	DisableTOTPURL   string // the ON switch: a link to the page that turns it off
 
@@ -210,13 +211,14 @@ type RecoveryCodesPage struct {
 // code) before a sensitive change. The form posts "code" to Action.
 type ConfirmFactorPage struct {
 	Base
-	Action      string
-	Heading     string
-	Message     string
-	SubmitLabel string // e.g. "Turn off 2-Factor Auth"
-	CancelURL   string
-	Danger      bool // style the submit button as destructive
-	AppCode     bool // the user has an authenticator app (the hint mentions it)
+	Action       string
+	Heading      string
+	Message      string
+	SubmitLabel  string // e.g. "Turn off 2-Factor Auth"
+	CancelURL    string
+	Danger       bool // style the submit button as destructive
+	AppCode      bool // the user has an authenticator app (the hint mentions it)
+	RecoveryOnly bool // only a recovery code can confirm (a user with security keys only)
 	// SendSMSAction, when not empty, is a "Send SMS Code" button that posts
 	// "action" (this page's Action) there; SMSSentTo says where the last
 	// code went.

@@ -16,6 +16,10 @@
   }
   var supported = window.PublicKeyCredential && navigator.credentials &&
     typeof navigator.credentials.create === "function" && window.isSecureContext;
+  if (!supported) {
+    // Parts of a form that only make sense with a working button.
+    document.querySelectorAll("[data-webauthn-only]").forEach(function (el) { el.hidden = true; });
+  }
 
   function say(el, text) {
     if (el) {
@@ -132,7 +136,7 @@
         } else if (err && err.name === "InvalidStateError") {
           say(status, "This security key is already added to your account.");
         } else {
-          say(status, "No security key answered, or the prompt was closed. Try again, or use another method.");
+          say(status, "The prompt was closed, or the key or device did not confirm it's you (touch, fingerprint, face or PIN). Try again, or use another method.");
         }
       });
     });
