@@ -31,13 +31,18 @@ func ClientActor(clientID, ip, userAgent string) Actor {
 }
 
 // Service performs the operations on users and clients. Store is required;
-// Hasher only for operations that set a password; Now defaults to time.Now;
+// Hasher only for operations that set a password (which CheckPassword
+// checks first); Now defaults to time.Now;
 // Log, when set, also receives every audit event (the store always does).
 type Service struct {
 	Store  storage.Store
 	Hasher *password.Hasher
 	Now    func() time.Time
 	Log    *slog.Logger
+	// MinPasswordLength is the fewest characters a new password may have
+	// (password.min_length); 0 means MinPasswordLength, 12. Values below
+	// MinPasswordLengthFloor count as the floor. See CheckPassword.
+	MinPasswordLength int
 	// Phones is where SMS codes may go (sms.allowed_countries): CreateUser
 	// and SetPhone refuse a number it does not allow, so that an operator
 	// or a portal cannot set one the login would never text. Nil allows

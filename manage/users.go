@@ -22,9 +22,10 @@ type NewUser struct {
 	Password string
 }
 
-// CreateUser validates u (a Phone must be one s.Phones allows), hashes its
-// password and stores the user with a random id (never derived from the
-// username). Event: user.created.
+// CreateUser validates u (a Phone must be one s.Phones allows; a Password
+// one CheckPassword accepts for the new user), hashes its password and
+// stores the user with a random id (never derived from the username).
+// Event: user.created.
 func (s *Service) CreateUser(ctx context.Context, actor Actor, u NewUser) (*storage.User, error) {
 	username, err := NormalizeUsername(u.Username)
 	var errs []error
@@ -48,7 +49,11 @@ func (s *Service) CreateUser(ctx context.Context, actor Actor, u NewUser) (*stor
 		}
 	}
 	if u.Password != "" {
-		if err := ValidatePassword(u.Password); err != nil {
+		who := &storage.User{Username: username, Email: email, Name: name}
+		if who.Username == "" {
+			who.Username = u.Username // invalid, but still not a password
+		}
+		if err := s.CheckPassword(u.Password, who); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -127,13 +132,19 @@ func (s *Service) ListUsers(ctx context.Context, q storage.UserQuery) ([]*storag
 	return users, nil
 }
 
-// SetPassword replaces the user's password. Event: user.password_changed.
+// SetPassword replaces the user's password, once CheckPassword accepts it
+// for them. Event: user.password_changed.
 func (s *Service) SetPassword(ctx context.Context, actor Actor, username, pw string) error {
-	if err := ValidatePassword(pw); err != nil {
+	// The rules that need no user first: a bad password is the caller's
+	// answer whether or not the user exists.
+	if err := s.CheckPassword(pw, nil); err != nil {
 		return err
 	}
 	u, err := s.GetUser(ctx, username)
 	if err != nil {
+		return err
+	}
+	if err := checkNotFromUser(pw, u); err != nil {
 		return err
 	}
 	hash, err := s.hash(ctx, pw)

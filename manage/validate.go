@@ -1,12 +1,16 @@
 package manage
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/hostportal/idp/password"
+	"github.com/hostportal/idp/storage"
 )
 
 // Limits of the values users and clients are made of.
@@ -15,9 +19,13 @@ const (
 	MaxNameLength     = 200
 	// MinPasswordLength and MaxPasswordLength follow NIST SP 800-63B: length
 	// is what makes a password strong; there are no composition rules.
-	MinPasswordLength = 12
-	MaxPasswordLength = 1024
-	maxEmailLength    = 254 // RFC 5321 path limit
+	// MinPasswordLength is the default of Service.MinPasswordLength, which
+	// takes no value below MinPasswordLengthFloor, the least NIST allows
+	// for a password the user chooses.
+	MinPasswordLength      = 12
+	MinPasswordLengthFloor = 8
+	MaxPasswordLength      = 1024
+	maxEmailLength         = 254 // RFC 5321 path limit
 )
 
 // NormalizeUsername lower-cases a username and checks it: 1 to 64 ASCII
@@ -76,21 +84,105 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// ValidatePassword checks a new password's length (12 to 1024 characters).
-// The message never repeats the password.
+// ValidatePassword checks a new password with the default rules and no
+// user to compare it with: what Service.CheckPassword does for a Service
+// without MinPasswordLength and a nil user.
 func ValidatePassword(pw string) error {
-	if !utf8.ValidString(pw) {
-		return invalid("password", "the password is not valid UTF-8 text")
+	return checkPassword(pw, MinPasswordLength)
+}
+
+// CheckPassword checks a new password for u, following NIST SP 800-63B
+// 5.1.1.2: at least s.MinPasswordLength characters (counted as Unicode
+// characters, spaces included) and at most MaxPasswordLength; valid UTF-8;
+// not common (password.IsCommon: on the list of passwords known from
+// breaches, or a simple pattern, or either with digits or symbols
+// appended); and not u's username, e-mail address (or the part before its
+// @) or name, nor one of them with digits or symbols appended
+// (password.IsVariantOf). u may be nil, for no such comparison. There are
+// no composition rules.
+//
+// A refused password is an *InvalidError for the field "password" whose
+// message is a sentence safe to show on a page: it never repeats the
+// password, nor its length.
+func (s *Service) CheckPassword(pw string, u *storage.User) error {
+	if err := checkPassword(pw, s.minPasswordLength()); err != nil {
+		return err
 	}
-	n := utf8.RuneCountInString(pw)
-	switch {
-	case n < MinPasswordLength:
-		return invalid("password", "the password is too short: %d characters, at least %d are required (a passphrase of a few words is easy to remember)", n, MinPasswordLength)
-	case n > MaxPasswordLength:
-		return invalid("password", "the password is too long: %d characters, at most %d are allowed", n, MaxPasswordLength)
+	return checkNotFromUser(pw, u)
+}
+
+// checkNotFromUser refuses a password made from the words of u (nil for
+// none): the username, the e-mail address, the name, and the part before
+// the @ of the first two.
+func checkNotFromUser(pw string, u *storage.User) error {
+	if u == nil {
+		return nil
+	}
+	words := []string{u.Username, u.Email, u.Name}
+	for _, w := range []string{u.Username, u.Email} {
+		if local, _, ok := strings.Cut(w, "@"); ok {
+			words = append(words, local)
+		}
+	}
+	if password.IsVariantOf(pw, words...) {
+		return invalid("password", "That password is too easy to guess: it is your username, e-mail address or name, or made from one of them. Choose another, such as a few unrelated words.")
 	}
 	return nil
 }
+
+// checkPassword applies the rules that need no user.
+func checkPassword(pw string, min int) error {
+	if !utf8.ValidString(pw) {
+		return invalid("password", "That password is not valid UTF-8 text. Type it again, or choose another.")
+	}
+	n := utf8.RuneCountInString(pw)
+	switch {
+	case n < min:
+		return invalid("password", "That password is too short: use at least %d characters; a passphrase of a few words is easy to remember.", min)
+	case n > MaxPasswordLength:
+		return invalid("password", "That password is too long: use at most %d characters.", MaxPasswordLength)
+	case password.IsPattern(pw):
+		return invalid("password", "That password is too easy to guess: one character or a short piece repeated, or letters, digits or keys in order, are among the first things attackers try. Choose another, such as a few unrelated words.")
+	case password.IsCommon(pw):
+		return invalid("password", "That password is too common: it is on a list of passwords people use often, which attackers try first. Choose another, such as a few unrelated words.")
+	}
+	return nil
+}
+
+// minPasswordLength is s.MinPasswordLength in effect.
+func (s *Service) minPasswordLength() int { return effectiveMinPasswordLength(s.MinPasswordLength) }
+
+// effectiveMinPasswordLength: 0 (or less) is MinPasswordLength; a value
+// below MinPasswordLengthFloor is the floor, one above MaxPasswordLength the
+// maximum. The configuration refuses such values; this keeps a Service
+// built by hand from accepting four-character passwords.
+func effectiveMinPasswordLength(min int) int {
+	switch {
+	case min <= 0:
+		return MinPasswordLength
+	case min < MinPasswordLengthFloor:
+		return MinPasswordLengthFloor
+	case min > MaxPasswordLength:
+		return MaxPasswordLength
+	}
+	return min
+}
+
+// PasswordRules lists, one sentence each, the rules CheckPassword applies
+// with a minimum length of min (0 is the default, as for
+// Service.MinPasswordLength): for the page where a user chooses a password.
+func PasswordRules(min int) []string {
+	return []string{
+		fmt.Sprintf("At least %d characters.", effectiveMinPasswordLength(min)),
+		"Not a common password (we check a list of passwords known from breaches), nor a simple pattern such as one character repeated.",
+		"Not your username, e-mail address or name.",
+		"Any characters you like, spaces included: no other rules.",
+	}
+}
+
+// PasswordRules lists the rules s.CheckPassword applies, as the package's
+// PasswordRules does.
+func (s *Service) PasswordRules() []string { return PasswordRules(s.MinPasswordLength) }
 
 // NormalizePhone parses an international phone number (a leading + and the
 // country code; spaces, dots, dashes and brackets allowed) and returns it in
