@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,6 +29,7 @@ type Config struct {
 	Database       DatabaseConfig `mapstructure:"database"`
 	Redis          RedisConfig    `mapstructure:"redis"`
 	SMS            SMSConfig      `mapstructure:"sms"`
+	Email          EmailConfig    `mapstructure:"email"`
 	MFA            MFAConfig      `mapstructure:"mfa"`
 	WebAuthn       WebAuthnConfig `mapstructure:"webauthn"`
 	Password       PasswordConfig `mapstructure:"password"`
@@ -92,6 +94,39 @@ type TwilioConfig struct {
 	APIURL     string `mapstructure:"api_url"`
 }
 
+// EmailConfig: email.* (password reset links, e-mail confirmation and
+// security notifications).
+type EmailConfig struct {
+	Provider string `mapstructure:"provider"` // none, console, smtp
+	// From is the sender, an RFC 5322 address such as
+	// "Secure Sign-In <no-reply@login.example.com>"; required unless the
+	// provider is none.
+	From string `mapstructure:"from"`
+	// Notifications sends security notifications: two-step verification
+	// turned on or off, a recovery code used, a security key or phone added
+	// or removed, the password changed, MFA reset by an operator.
+	Notifications bool       `mapstructure:"notifications"`
+	SMTP          SMTPConfig `mapstructure:"smtp"`
+}
+
+// SMTPConfig: email.smtp.* (the submission server of provider smtp).
+type SMTPConfig struct {
+	Host     string `mapstructure:"host"` // required for provider smtp
+	Port     int    `mapstructure:"port"` // 587 for starttls, 465 for implicit
+	Username string `mapstructure:"username"`
+	// Password: set it with IDP_EMAIL_SMTP_PASSWORD, not in the file.
+	Password string `mapstructure:"password"`
+	// TLS is starttls (STARTTLS is then mandatory: no fallback to plain
+	// text), implicit (TLS from the first byte, port 465) or none (only for
+	// a relay on localhost or a loopback address).
+	TLS string `mapstructure:"tls"`
+	// Timeout bounds one message: connecting, the conversation and QUIT.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// SMTPTLSModes are the values of email.smtp.tls.
+var SMTPTLSModes = []string{"starttls", "implicit", "none"}
+
 // MFAConfig: mfa.*
 type MFAConfig struct {
 	RememberDevice time.Duration `mapstructure:"remember_device"`
@@ -119,8 +154,15 @@ type WebAuthnConfig struct {
 
 // PasswordConfig: password.*
 type PasswordConfig struct {
-	Argon2 Argon2Config `mapstructure:"argon2"`
+	// MinLength is the fewest characters a new password may have: at least
+	// 8 (NIST SP 800-63B), default 12.
+	MinLength int          `mapstructure:"min_length"`
+	Argon2    Argon2Config `mapstructure:"argon2"`
 }
+
+// MaxPasswordLength is the longest password accepted (manage's limit), so
+// also the largest password.min_length.
+const MaxPasswordLength = 1024
 
 // Argon2Config: password.argon2.* (argon2id parameters for new hashes).
 type Argon2Config struct {
@@ -186,9 +228,14 @@ func Defaults() Config {
 				NumbersPerUserDay: 3, TotalHour: 1000, TotalDay: 10000},
 			Twilio: TwilioConfig{APIURL: "https://api.twilio.com"},
 		},
+		Email: EmailConfig{
+			Provider:      "none",
+			Notifications: true,
+			SMTP:          SMTPConfig{Port: 587, TLS: "starttls", Timeout: 10 * time.Second},
+		},
 		MFA: MFAConfig{RememberDevice: 720 * time.Hour},
 		// OWASP's argon2id recommendation (m=19 MiB, t=2, p=1).
-		Password: PasswordConfig{Argon2: Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}},
+		Password: PasswordConfig{MinLength: 12, Argon2: Argon2Config{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}},
 		Tokens: TokensConfig{
 			AccessTokenLifetime:  time.Hour,
 			IDTokenLifetime:      time.Hour,
@@ -346,11 +393,15 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.SMS.Twilio.APIURL); err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		bad("sms.twilio.api_url", "must be an absolute http(s) URL, got %q", c.SMS.Twilio.APIURL)
 	}
+	errs = append(errs, c.Email.validate()...)
 	if c.MFA.RememberDevice < 0 {
 		bad("mfa.remember_device", "must not be negative (0 turns the checkbox off)")
 	}
 	if rp := c.WebAuthn.RPID; rp != "" && c.issuerHost != "" && rp != c.issuerHost && !strings.HasSuffix(c.issuerHost, "."+rp) {
 		bad("webauthn.rp_id", "must be the issuer's host %q or a parent domain of it, got %q", c.issuerHost, rp)
+	}
+	if n := c.Password.MinLength; n < 8 || n > MaxPasswordLength {
+		bad("password.min_length", "must be at least 8 (NIST SP 800-63B; 12 or more is better) and at most %d, got %d", MaxPasswordLength, n)
 	}
 	a := c.Password.Argon2
 	if a.MemoryKiB < 1024 {
@@ -396,6 +447,50 @@ func (c *Config) Validate() error {
 	// Sort for a stable message; errors.Join keeps one per line.
 	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)
+}
+
+// validate checks email.*; each error starts with its key.
+func (e *EmailConfig) validate() []error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	switch e.Provider {
+	case "none", "console", "smtp":
+	default:
+		bad("email.provider", "must be none, console or smtp, got %q", e.Provider)
+	}
+	if e.From != "" {
+		if _, err := mail.ParseAddress(e.From); err != nil {
+			bad("email.from", "must be one address such as \"Secure Sign-In <no-reply@login.example.com>\", got %q (%s)",
+				e.From, strings.TrimPrefix(err.Error(), "mail: "))
+		}
+	} else if e.Provider == "console" || e.Provider == "smtp" {
+		bad("email.from", "must be set to the sender, such as \"Secure Sign-In <no-reply@login.example.com>\", when email.provider is %s", e.Provider)
+	}
+	s := e.SMTP
+	switch {
+	case s.Host == "" && e.Provider == "smtp":
+		bad("email.smtp.host", "must be set to the SMTP server's host name when email.provider is smtp")
+	case strings.ContainsAny(s.Host, ":/ \t\r\n") && net.ParseIP(s.Host) == nil:
+		bad("email.smtp.host", "must be a host name or address without a port or scheme (the port is email.smtp.port), got %q", s.Host)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		bad("email.smtp.port", "must be a port from 1 to 65535 (587 for starttls, 465 for implicit), got %d", s.Port)
+	}
+	switch s.TLS {
+	case "starttls", "implicit":
+	case "none":
+		if s.Host != "" && !IsLoopbackHost(s.Host) {
+			bad("email.smtp.tls", "none (no encryption) is allowed only when email.smtp.host is localhost or a loopback address such as 127.0.0.1, got host %q: use starttls or implicit", s.Host)
+		}
+	default:
+		bad("email.smtp.tls", "must be %s, got %q", strings.Join(SMTPTLSModes, ", "), s.TLS)
+	}
+	if s.Timeout < time.Second {
+		bad("email.smtp.timeout", "must be at least 1s (10s suits most servers), got %v", s.Timeout)
+	}
+	return errs
 }
 
 // Validate checks one client declaration; each error starts with the field's key.

@@ -128,9 +128,16 @@ func TestDefaultValues(t *testing.T) {
 		"redis.url":                     "",
 		"sms.provider":                  "none",
 		"sms.twilio.api_url":            "https://api.twilio.com",
+		"email.provider":                "none",
+		"email.from":                    "",
+		"email.notifications":           true,
+		"email.smtp.port":               587,
+		"email.smtp.tls":                "starttls",
+		"email.smtp.timeout":            10 * time.Second,
 		"mfa.remember_device":           720 * time.Hour,
 		"mfa.required":                  false,
 		"webauthn.rp_id":                "",
+		"password.min_length":           12,
 		"password.argon2.memory_kib":    uint32(19456),
 		"password.argon2.iterations":    uint32(2),
 		"password.argon2.parallelism":   uint8(1),
@@ -153,7 +160,9 @@ func TestKeysAndEnvNames(t *testing.T) {
 	}
 	for _, want := range []string{"issuer", "listen", "database.url", "redis.url", "secret_key", "sms.provider",
 		"sms.twilio.account_sid", "sms.twilio.auth_token", "sms.twilio.from", "sms.twilio.api_url",
-		"mfa.remember_device", "mfa.required", "webauthn.rp_id"} {
+		"mfa.remember_device", "mfa.required", "webauthn.rp_id",
+		"email.provider", "email.from", "email.notifications", "email.smtp.host", "email.smtp.port",
+		"email.smtp.username", "email.smtp.password", "email.smtp.tls", "email.smtp.timeout", "password.min_length"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks the documented key %q", want)
 		}
@@ -174,6 +183,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"issuer":                 "IDP_ISSUER",
 		"sms.twilio.account_sid": "IDP_SMS_TWILIO_ACCOUNT_SID",
 		"mfa.totp.issuer":        "IDP_MFA_TOTP_ISSUER",
+		"email.smtp.password":    "IDP_EMAIL_SMTP_PASSWORD",
 	} {
 		if got := config.EnvName(key); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", key, got, want)
@@ -215,6 +225,17 @@ sms:
     numbers_per_user_day: 2
     total_hour: 300
     total_day: 3000
+email:
+  provider: smtp
+  from: "Secure Sign-In <no-reply@login.example.com>"
+  notifications: false
+  smtp:
+    host: smtp.example.com
+    port: 465
+    username: mailer
+    password: file-password
+    tls: implicit
+    timeout: 30s
 mfa:
   remember_device: 168h
   required: true
@@ -225,6 +246,7 @@ webauthn:
   rp_id: example.com
   passkeys: true
 password:
+  min_length: 15
   argon2:
     memory_kib: 65536
     iterations: 3
@@ -287,12 +309,22 @@ clients:
 		"sms.limits.numbers_per_user_day": 2,
 		"sms.limits.total_hour":           300,
 		"sms.limits.total_day":            3000,
+		"email.provider":                  "smtp",
+		"email.from":                      "Secure Sign-In <no-reply@login.example.com>",
+		"email.notifications":             false,
+		"email.smtp.host":                 "smtp.example.com",
+		"email.smtp.port":                 465,
+		"email.smtp.username":             "mailer",
+		"email.smtp.password":             "file-password",
+		"email.smtp.tls":                  "implicit",
+		"email.smtp.timeout":              30 * time.Second,
 		"mfa.sms_as_only_factor":          true,
 		"mfa.remember_device":             168 * time.Hour,
 		"mfa.required":                    true,
 		"mfa.totp.issuer":                 "Example Corp",
 		"webauthn.rp_id":                  "example.com",
 		"webauthn.passkeys":               true,
+		"password.min_length":             15,
 		"password.argon2.memory_kib":      uint32(65536),
 		"password.argon2.iterations":      uint32(3),
 		"password.argon2.parallelism":     uint8(4),
@@ -355,10 +387,21 @@ var envValues = map[string]struct {
 	"sms.twilio.from":        {"+15551234567", "+15551234567"},
 	"sms.twilio.api_url":     {"http://127.0.0.1:9999", "http://127.0.0.1:9999"},
 	"sms.message":            {"Code {code}", "Code {code}"},
+	"email.provider":         {"console", "console"}, // with envCompanions' email.from
+	"email.from":             {"Secure Sign-In <no-reply@login.example.com>", "Secure Sign-In <no-reply@login.example.com>"},
+	"email.smtp.host":        {"smtp.example.com", "smtp.example.com"},
+	"email.smtp.username":    {"mailer", "mailer"},
+	"email.smtp.password":    {"s3cret password", "s3cret password"},
+	"email.smtp.tls":         {"implicit", "implicit"},
 	"mfa.totp.issuer":        {"Example Corp", "Example Corp"},
 	"webauthn.rp_id":         {"localhost", "localhost"}, // the default issuer's host
 	"log.level":              {"debug", "debug"},
 	"log.format":             {"text", "text"},
+}
+
+// envCompanions are the other variables a key's test value needs to be valid.
+var envCompanions = map[string][]string{
+	"email.provider": {"IDP_EMAIL_FROM=no-reply@login.example.com"},
 }
 
 func TestEnvironmentOverridesEveryKey(t *testing.T) {
@@ -397,7 +440,7 @@ func TestEnvironmentOverridesEveryKey(t *testing.T) {
 			if reflect.DeepEqual(want, field(t, &def, key)) {
 				t.Fatalf("test value %v for %s is the default", want, key)
 			}
-			cfg, err := loadEnv(config.EnvName(key) + "=" + env)
+			cfg, err := loadEnv(append([]string{config.EnvName(key) + "=" + env}, envCompanions[key]...)...)
 			if err != nil {
 				t.Fatalf("%s=%s: %v", config.EnvName(key), env, err)
 			}
@@ -592,6 +635,25 @@ func TestInvalidValues(t *testing.T) {
 		{name: "sms per ip day negative", env: []string{"IDP_SMS_LIMITS_PER_IP_DAY=-1"}, key: "sms.limits.per_ip_day"},
 		{name: "sms resend interval 0", env: []string{"IDP_SMS_LIMITS_RESEND_INTERVAL=0s"}, key: "sms.limits.resend_interval"},
 		{name: "sms per number hour not a number", env: []string{"IDP_SMS_LIMITS_PER_NUMBER_HOUR=five"}, key: "sms.limits.per_number_hour"},
+		{name: "email provider unknown", env: []string{"IDP_EMAIL_PROVIDER=sendmail"}, key: "email.provider", want: []string{"sendmail"}},
+		{name: "smtp without from", env: []string{"IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_SMTP_HOST=smtp.example.com"}, key: "email.from"},
+		{name: "console without from", env: []string{"IDP_EMAIL_PROVIDER=console"}, key: "email.from"},
+		{name: "smtp without host", env: []string{"IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_FROM=no-reply@login.example.com"}, key: "email.smtp.host"},
+		{name: "email from not an address", env: []string{"IDP_EMAIL_FROM=Secure Sign-In"}, key: "email.from", want: []string{"Secure Sign-In"}},
+		{name: "email from two addresses", env: []string{"IDP_EMAIL_FROM=a@example.com, b@example.com"}, key: "email.from"},
+		{name: "email from with a header", env: []string{"IDP_EMAIL_FROM=a@example.com\r\nBcc: b@example.com"}, key: "email.from"},
+		{name: "smtp tls none on a public host", env: []string{"IDP_EMAIL_SMTP_HOST=smtp.example.com", "IDP_EMAIL_SMTP_TLS=none"},
+			key: "email.smtp.tls", want: []string{"loopback", "smtp.example.com"}},
+		{name: "smtp tls none on a lookalike host", env: []string{"IDP_EMAIL_SMTP_HOST=localhost.example.com", "IDP_EMAIL_SMTP_TLS=none"}, key: "email.smtp.tls"},
+		{name: "smtp tls unknown", env: []string{"IDP_EMAIL_SMTP_TLS=ssl"}, key: "email.smtp.tls", want: []string{"starttls"}},
+		{name: "smtp host with port", env: []string{"IDP_EMAIL_SMTP_HOST=smtp.example.com:587"}, key: "email.smtp.host", want: []string{"email.smtp.port"}},
+		{name: "smtp port 0", env: []string{"IDP_EMAIL_SMTP_PORT=0"}, key: "email.smtp.port"},
+		{name: "smtp port too high", env: []string{"IDP_EMAIL_SMTP_PORT=70000"}, key: "email.smtp.port"},
+		{name: "smtp port not a number", env: []string{"IDP_EMAIL_SMTP_PORT=submission"}, key: "email.smtp.port"},
+		{name: "smtp timeout too short", env: []string{"IDP_EMAIL_SMTP_TIMEOUT=10ms"}, key: "email.smtp.timeout"},
+		{name: "email notifications not a bool", env: []string{"IDP_EMAIL_NOTIFICATIONS=sometimes"}, key: "email.notifications"},
+		{name: "password min_length 4", env: []string{"IDP_PASSWORD_MIN_LENGTH=4"}, key: "password.min_length", want: []string{"8"}},
+		{name: "password min_length above the maximum", env: []string{"IDP_PASSWORD_MIN_LENGTH=2000"}, key: "password.min_length", want: []string{"1024"}},
 		{name: "remember_device negative", env: []string{"IDP_MFA_REMEMBER_DEVICE=-1h"}, key: "mfa.remember_device"},
 		{name: "argon2 memory too low", env: []string{"IDP_PASSWORD_ARGON2_MEMORY_KIB=512"}, key: "password.argon2.memory_kib", want: []string{"1024"}},
 		{name: "argon2 iterations 0", env: []string{"IDP_PASSWORD_ARGON2_ITERATIONS=0"}, key: "password.argon2.iterations"},
@@ -642,6 +704,17 @@ func TestValidValues(t *testing.T) {
 		{"twilio complete", []string{"IDP_SMS_PROVIDER=twilio", "IDP_SMS_TWILIO_ACCOUNT_SID=AC0123abc",
 			"IDP_SMS_TWILIO_AUTH_TOKEN=abc123", "IDP_SMS_TWILIO_FROM=MG0123"}},
 		{"argon2 minimum", []string{"IDP_PASSWORD_ARGON2_MEMORY_KIB=1024", "IDP_PASSWORD_ARGON2_ITERATIONS=1"}},
+		{"password min_length 8", []string{"IDP_PASSWORD_MIN_LENGTH=8"}},
+		{"console email", []string{"IDP_EMAIL_PROVIDER=console", "IDP_EMAIL_FROM=Secure Sign-In <no-reply@localhost>"}},
+		{"smtp complete", []string{"IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_FROM=no-reply@login.example.com",
+			"IDP_EMAIL_SMTP_HOST=smtp.example.com", "IDP_EMAIL_SMTP_USERNAME=mailer", "IDP_EMAIL_SMTP_PASSWORD=p@ss word"}},
+		{"smtp implicit tls", []string{"IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_FROM=no-reply@login.example.com",
+			"IDP_EMAIL_SMTP_HOST=smtp.example.com", "IDP_EMAIL_SMTP_PORT=465", "IDP_EMAIL_SMTP_TLS=implicit"}},
+		{"smtp tls none on localhost", []string{"IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_FROM=no-reply@login.example.com",
+			"IDP_EMAIL_SMTP_HOST=localhost", "IDP_EMAIL_SMTP_PORT=25", "IDP_EMAIL_SMTP_TLS=none"}},
+		{"smtp tls none on 127.0.0.1", []string{"IDP_EMAIL_SMTP_HOST=127.0.0.1", "IDP_EMAIL_SMTP_TLS=none"}},
+		{"smtp tls none on ::1", []string{"IDP_EMAIL_SMTP_HOST=::1", "IDP_EMAIL_SMTP_TLS=none"}},
+		{"smtp none without host", []string{"IDP_EMAIL_SMTP_TLS=none"}},
 		{"every log level", []string{"IDP_LOG_LEVEL=error"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
