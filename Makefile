@@ -11,7 +11,8 @@ export PORTAL_CLIENT_SECRET ?= demo-portal-secret-for-local-use-only
 run:
 	@$(GO) build -o bin/idp ./cmd/idp && $(GO) build -o bin/portal-demo ./cmd/portal-demo
 	@trap 'kill 0' INT TERM; \
-	IDP_SMS_PROVIDER=console IDP_LOG_FORMAT=text ./bin/idp serve --demo & \
+	IDP_SMS_PROVIDER=console IDP_EMAIL_PROVIDER=console IDP_EMAIL_FROM=no-reply@localhost \
+	IDP_LOG_FORMAT=text ./bin/idp serve --demo & \
 	./bin/portal-demo & \
 	wait
 

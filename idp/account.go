@@ -31,6 +31,7 @@ const (
 var accountNotices = map[string]string{
 	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
 	"devices-forgotten": "Every remembered device was forgotten. Each browser asks for a code at its next login.",
+	"password-changed":  "Your password was changed. Every other session of your account was logged out.",
 	"key-added":         "Your security key was added. Use it at your next login.",
 	"key-removed":       "The security key was removed. It no longer works for your account.",
 	"app-off":           "Your authenticator app was removed. Your other second factors still protect your login.",
@@ -183,6 +184,8 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		Username:            u.Username,
 		Name:                u.Name,
 		Email:               u.Email,
+		EmailVerified:       u.EmailVerified,
+		ChangePasswordURL:   "/account/password",
 		TOTPEnabled:         has,
 		OtherFactor:         other,
 		EnableTOTPAction:    "/account/2fa/enable",
@@ -194,6 +197,9 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		LogoutAction:        "/account/logout",
 		Phone:               phone,
 		Keys:                keys,
+	}
+	if s.mailEnabled() {
+		page.ChangeEmailURL = "/account/email"
 	}
 	now := s.now()
 	for _, d := range devices {

@@ -82,6 +82,9 @@ type AuthRequest struct {
 	// factor, start no session, and end at the new-password page.
 	Reset      bool   `json:"reset,omitempty"`
 	ResetToken string `json:"reset_token,omitempty"`
+	// ResetReturn is the pending login the reset was asked for from: the
+	// last page links back to it.
+	ResetReturn string `json:"reset_return,omitempty"`
 	// Notice is shown on the login page: why the password is asked for
 	// again (a fresh login before a sensitive change).
 	Notice string `json:"notice,omitempty"`

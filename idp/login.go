@@ -374,6 +374,9 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, l *loaded, c 
 	if s.passkeysOffered() {
 		page.PasskeyAction, page.PasskeyBeginURL = "/login/passkey", "/login/passkey/begin"
 	}
+	if s.mailEnabled() {
+		page.ForgotPasswordURL = "/password/forgot?login=" + url.QueryEscape(l.ID)
+	}
 	s.render(w, r, status, page)
 }
 

@@ -160,14 +160,14 @@ func (s *Server) setOwnPhone(r *http.Request, u *storage.User, e164 string) erro
 	if err := s.pending.Delete(ctx, smsCodeKey(smsVerifyScope(u.ID, before))); err != nil {
 		slog.ErrorContext(ctx, "voiding the old number's verification code failed", "error", err)
 	}
-	details := map[string]string{"phone": "removed"}
+	kind, details := "user.phone_removed", map[string]string{}
 	if e164 != "" {
-		details = map[string]string{"phone": manage.MaskedPhone(e164), "verified": "false"}
+		kind, details = "user.phone_changed", map[string]string{"phone": manage.MaskedPhone(e164), "verified": "false"}
 	}
 	if before != "" {
 		details["old_phone"] = manage.MaskedPhone(before)
 	}
-	s.audit(ctx, r, storage.AuditEvent{Type: "user.phone_changed", UserID: u.ID, Username: u.Username, Result: "success", Details: details})
+	s.audit(ctx, r, storage.AuditEvent{Type: kind, UserID: u.ID, Username: u.Username, Result: "success", Details: details})
 	return nil
 }
 

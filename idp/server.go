@@ -42,6 +42,9 @@ type Options struct {
 	// SMS sends text messages; nil when sms.provider is none (SMS is then
 	// offered nowhere).
 	SMS SMSSender
+	// Mail sends e-mail; nil when email.provider is none (no password
+	// reset, no e-mail change, no notifications).
+	Mail MailSender
 	// Now is the clock; time.Now when nil. Tests inject their own.
 	Now func() time.Time
 }
@@ -59,6 +62,10 @@ type Server struct {
 	phones       *manage.PhonePolicy
 	proxies      []*net.IPNet  // trusted_proxies
 	webauthn     *mfa.WebAuthn // nil when the relying party id is not a domain
+	mail         MailSender
+	mailSlots    chan struct{}
+	mailHealth   mailHealth
+	jobs         sync.WaitGroup
 	now          func() time.Time
 	authRequests authRequests
 	provider     *op.Provider
@@ -79,7 +86,8 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		cfg: o.Config, store: o.Store, pending: o.Pending, keys: o.Keys, signing: o.Signing,
-		hasher: o.Hasher, pages: o.Pages, sms: o.SMS, now: o.Now,
+		hasher: o.Hasher, pages: o.Pages, sms: o.SMS, mail: o.Mail, now: o.Now,
+		mailSlots: make(chan struct{}, mailInFlight),
 	}
 	phones, err := manage.NewPhonePolicy(o.Config.SMS.AllowedCountries)
 	if err != nil {
@@ -166,6 +174,11 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /login/key", s.handleKeyLogin)
 	mux.HandleFunc("POST /login/passkey/begin", s.handlePasskeyBegin)
 	mux.HandleFunc("POST /login/passkey", s.handlePasskey)
+	mux.HandleFunc("GET /password/forgot", s.handleForgotForm)
+	mux.HandleFunc("POST /password/forgot", s.handleForgot)
+	mux.HandleFunc("GET /password/reset", s.handleResetLink)
+	mux.HandleFunc("GET /password/new", s.handleNewPasswordForm)
+	mux.HandleFunc("POST /password/new", s.handleNewPassword)
 	mux.HandleFunc("GET /login/recovery", s.handleRecoveryForm)
 	mux.HandleFunc("POST /login/recovery", s.handleRecovery)
 	mux.HandleFunc("POST /login/enrol", s.handleLoginEnrol)
@@ -185,6 +198,12 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /account/keys/add", s.handleAddKey)
 	mux.HandleFunc("GET /account/keys/remove", s.handleRemoveKeyForm)
 	mux.HandleFunc("POST /account/keys/remove", s.handleRemoveKey)
+	mux.HandleFunc("GET /account/password", s.handleChangePasswordForm)
+	mux.HandleFunc("POST /account/password", s.handleChangePassword)
+	mux.HandleFunc("GET /account/email", s.handleChangeEmailForm)
+	mux.HandleFunc("POST /account/email", s.handleChangeEmail)
+	mux.HandleFunc("GET /account/email/confirm", s.handleConfirmEmailForm)
+	mux.HandleFunc("POST /account/email/confirm", s.handleConfirmEmail)
 	mux.HandleFunc("POST /account/phone", s.handlePhoneSave)
 	mux.HandleFunc("POST /account/phone/verify", s.handlePhoneVerify)
 	mux.HandleFunc("POST /account/phone/resend", s.handlePhoneResend)
@@ -300,7 +319,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // manage is the shared user operations, acting as the user themself.
 func (s *Server) manage() *manage.Service {
-	return &manage.Service{Store: s.store, Hasher: s.hasher, Phones: s.phones, Now: s.now}
+	return &manage.Service{Store: s.store, Hasher: s.hasher, Phones: s.phones, MinPasswordLength: s.cfg.Password.MinLength, Now: s.now}
 }
 
 // newWebAuthn is the WebAuthn relying party of cfg: its id is
@@ -431,6 +450,7 @@ func (s *Server) audit(ctx context.Context, r *http.Request, e storage.AuditEven
 	}
 	slog.InfoContext(ctx, "audit", "type", e.Type, "result", e.Result, "user_id", e.UserID, "username", e.Username,
 		"client_id", e.ClientID, "ip", e.IP, "details", e.Details)
+	s.notify(e)
 }
 
 // revokeFamily revokes a login's refresh tokens and the access tokens made

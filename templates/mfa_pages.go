@@ -71,9 +71,12 @@ type ReplacementCodePage struct {
 // AccountPage is the user's own account: profile and security settings.
 type AccountPage struct {
 	Base
-	Username string
-	Name     string
-	Email    string
+	Username          string
+	Name              string
+	Email             string
+	EmailVerified     bool
+	ChangeEmailURL    string // "Change e-mail" when not empty
+	ChangePasswordURL string // "Change password" when not empty
 
 	TOTPEnabled      bool
 	OtherFactor      string // "security key" or "cell phone" when one protects the login without the app

@@ -73,11 +73,60 @@ type MessagePage struct {
 	LinkText string
 }
 
-func (LoginPage) templateName() string   { return "login" }
-func (ConsentPage) templateName() string { return "consent" }
-func (ErrorPage) templateName() string   { return "error" }
-func (LogoutPage) templateName() string  { return "logout" }
-func (MessagePage) templateName() string { return "message" }
+// ForgotPasswordPage asks for the username or e-mail of an account whose
+// password is lost; the form posts "username" and "login" (the pending
+// login to return to). Sent shows the one answer for every account.
+type ForgotPasswordPage struct {
+	Base
+	Action   string
+	LoginID  string
+	Username string
+	Sent     bool
+	BackURL  string // "Back to log in"
+}
+
+// NewPasswordPage chooses a new password: "password" twice ("password2"),
+// with the rules shown; Current asks for the current password too
+// ("current_password", in the account pages).
+type NewPasswordPage struct {
+	Base
+	Action        string
+	AuthRequestID string // the reset's pending login, posted as "id"
+	Username      string
+	Current       bool
+	Rules         []string
+	CancelURL     string
+}
+
+// ChangeEmailPage sets a new e-mail address, which waits for its link.
+type ChangeEmailPage struct {
+	Base
+	Action    string
+	Email     string // the current address
+	Verified  bool
+	Pending   string // an address waiting for its link
+	Input     string
+	CancelURL string
+}
+
+// ConfirmEmailPage confirms a new address with a button (posting "token").
+type ConfirmEmailPage struct {
+	Base
+	Action   string
+	Token    string
+	Email    string
+	Username string
+}
+
+func (ForgotPasswordPage) templateName() string { return "forgot_password" }
+func (NewPasswordPage) templateName() string    { return "new_password" }
+func (ChangeEmailPage) templateName() string    { return "change_email" }
+func (ConfirmEmailPage) templateName() string   { return "confirm_email" }
+func (LoginPage) templateName() string          { return "login" }
+func (ConsentPage) templateName() string        { return "consent" }
+func (ErrorPage) templateName() string          { return "error" }
+func (LogoutPage) templateName() string         { return "logout" }
+func (MessagePage) templateName() string        { return "message" }
 
 // required lists the pages Load insists on: one per data struct above and
 // in mfa_pages.go.
@@ -93,6 +142,10 @@ var required = []Page{
 	SecurityKeyPage{},
 	AddKeyPage{},
 	RemoveKeyPage{},
+	ForgotPasswordPage{},
+	NewPasswordPage{},
+	ChangeEmailPage{},
+	ConfirmEmailPage{},
 	MethodsPage{},
 	RecoveryLoginPage{},
 	ReplacementCodePage{},

@@ -204,7 +204,7 @@ func (c *cli) withService(ctx context.Context, hasher bool, fn func(svc *manage.
 		if err != nil {
 			return fmt.Errorf("sms.allowed_countries: %w", err)
 		}
-		svc := &manage.Service{Store: st, Phones: phones}
+		svc := &manage.Service{Store: st, Phones: phones, MinPasswordLength: cfg.Password.MinLength}
 		if hasher {
 			a := cfg.Password.Argon2
 			h, err := password.NewHasher(password.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}, 1, 0)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/idp"
+	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa/sms"
 	"github.com/hostportal/idp/password"
@@ -104,7 +105,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	if err != nil {
 		return fmt.Errorf("sms.allowed_countries: %w", err)
 	}
-	svc := &manage.Service{Store: st, Hasher: hasher, Phones: phones, Now: now, Log: log}
+	svc := &manage.Service{Store: st, Hasher: hasher, Phones: phones, MinPasswordLength: cfg.Password.MinLength, Now: now, Log: log}
 	if err := svc.SyncConfigClients(ctx, cfg.Clients); err != nil {
 		return fmt.Errorf("clients in the configuration file: %w", err)
 	}
@@ -125,6 +126,16 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	opts := idp.Options{Config: cfg, Store: st, Pending: pend, Keys: keys, Signing: keySet, Hasher: hasher, Pages: pages}
 	if sender != nil {
 		opts.SMS = sender
+	}
+	if err := mail.Load(); err != nil {
+		return fmt.Errorf("the binary's e-mail templates are broken: %w", err)
+	}
+	mailer, err := mail.FromConfig(cfg.Email, log)
+	if err != nil {
+		return err
+	}
+	if mailer != nil {
+		opts.Mail = mailer
 	}
 	srv, err := idp.New(opts)
 	if err != nil {
@@ -170,6 +181,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	if err := httpSrv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	srv.Wait() // e-mails still being sent
 	return nil
 }
 
@@ -191,6 +203,9 @@ func warnInsecure(log *slog.Logger, cfg *config.Config, generatedKey bool) {
 	}
 	if generatedKey {
 		log.Warn("secret_key is not configured: using the key in " + cfg.DataDir + "/secret.key; back it up, and set secret_key (IDP_SECRET_KEY) on every instance")
+	}
+	if cfg.Email.Provider == "console" {
+		log.Warn("e-mails (password reset links) are written to this log (email.provider: console): for development only")
 	}
 	if cfg.SMS.Provider == "console" {
 		log.Warn("SMS codes are written to this log (sms.provider: console): for development only")

@@ -24,6 +24,7 @@ import (
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/idp"
 	"github.com/hostportal/idp/internal/testenv"
+	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa/sms"
 	"github.com/hostportal/idp/password"
@@ -204,6 +205,13 @@ func New(t testing.TB, b Backend, o Options) *Env {
 	if sender != nil {
 		opts.SMS = sender
 	}
+	mailer, err := mail.FromConfig(cfg.Email, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mailer != nil {
+		opts.Mail = mailer
+	}
 	e.Server, err = idp.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -211,6 +219,7 @@ func New(t testing.TB, b Backend, o Options) *Env {
 	e.HTTP.Config.Handler = e.Server
 	e.HTTP.Start()
 	t.Cleanup(e.HTTP.Close)
+	t.Cleanup(e.Server.Wait) // background e-mails end before the stores close
 	return e
 }
 

@@ -1,0 +1,307 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hostportal/idp/mail"
+	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/secret"
+	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/storage/pending"
+	"github.com/hostportal/idp/templates"
+)
+
+// The account pages' password and e-mail address: changing the password
+// needs the current one and closes every other session; a new e-mail
+// address waits for the link sent to it (24 hours) before it replaces the
+// old one, which is told.
+
+const emailChangeTTL = 24 * time.Hour
+
+// invalidMessage is the page sentence of a validation error, "" for other errors.
+func invalidMessage(err error) string {
+	var inv *manage.InvalidError
+	if errors.As(err, &inv) {
+		return inv.Message
+	}
+	return ""
+}
+
+func (s *Server) showChangePassword(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	s.render(w, r, status, templates.NewPasswordPage{
+		Base:    templates.Base{Title: "Change your password", CSRFToken: s.accountCSRF(w, r), Error: msg},
+		Action:  "/account/password",
+		Current: true, Rules: s.manage().PasswordRules(), CancelURL: "/account",
+	})
+}
+
+func (s *Server) handleChangePasswordForm(w http.ResponseWriter, r *http.Request) {
+	if u := s.accountUser(w, r, "/account/password"); u != nil {
+		s.showChangePassword(w, r, http.StatusOK, "")
+	}
+}
+
+// handleChangePassword changes the password from the account pages. This
+// browser stays logged in (a new session); every other session, refresh
+// token and remembered device ends.
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	if _, ok, err := s.checkPassword(ctx, u.Username, r.PostForm.Get("current_password")); err != nil || !ok {
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if s.accountFailure(w, r, u, "password", "/account/password") {
+			s.showChangePassword(w, r, http.StatusUnauthorized, "Your current password is not right.")
+		}
+		return
+	}
+	if msg := s.newPasswordProblem(r, u); msg != "" {
+		s.showChangePassword(w, r, http.StatusBadRequest, msg)
+		return
+	}
+	hash, err := s.hasher.Hash(ctx, r.PostForm.Get("password"))
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	sess, err := s.currentSession(ctx, r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.passwordChanged(ctx, u, hash); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if sess != nil {
+		if err := s.startSession(ctx, w, r, &Session{UserID: u.ID, AuthTime: s.now(), AMR: sess.AMR, ACR: sess.ACR}); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
+	s.clearCookie(w, s.cookies.device)
+	s.audit(ctx, r, storage.AuditEvent{Type: "user.password_changed", UserID: u.ID, Username: u.Username, Result: "success"})
+	http.Redirect(w, r, "/account?notice=password-changed", http.StatusSeeOther)
+}
+
+// emailChange is an address waiting for its link.
+type emailChange struct {
+	UserID string `json:"u"`
+	Email  string `json:"e"`
+	Hash   string `json:"h"`
+}
+
+func emailTokenKey(hash string) string     { return "email:tok:" + hash }
+func emailPendingKey(userID string) string { return "email:user:" + userID }
+
+func (s *Server) pendingEmail(ctx context.Context, userID string) (*emailChange, error) {
+	raw, err := s.pending.Get(ctx, emailPendingKey(userID))
+	if errors.Is(err, pending.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c emailChange
+	return &c, json.Unmarshal(raw, &c)
+}
+
+func (s *Server) showChangeEmail(w http.ResponseWriter, r *http.Request, u *storage.User, status int, msg, input string) {
+	c, err := s.pendingEmail(r.Context(), u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	page := templates.ChangeEmailPage{
+		Base:   templates.Base{Title: "Change your e-mail address", CSRFToken: s.accountCSRF(w, r), Error: msg},
+		Action: "/account/email", Email: u.Email, Verified: u.EmailVerified, Input: input, CancelURL: "/account",
+	}
+	if c != nil {
+		page.Pending = c.Email
+	}
+	s.render(w, r, status, page)
+}
+
+func (s *Server) handleChangeEmailForm(w http.ResponseWriter, r *http.Request) {
+	u := s.accountUser(w, r, "/account/email")
+	if u == nil {
+		return
+	}
+	if !s.mailEnabled() {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	s.showChangeEmail(w, r, u, http.StatusOK, "", "")
+}
+
+// handleChangeEmail sends a confirmation link to the new address; the
+// account keeps the old one until the link is opened.
+func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
+	u := s.accountForm(w, r)
+	if u == nil {
+		return
+	}
+	if !s.mailEnabled() {
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+		return
+	}
+	ctx := r.Context()
+	email := strings.TrimSpace(r.PostForm.Get("email"))
+	if err := manage.ValidateEmail(email); err != nil {
+		s.showChangeEmail(w, r, u, http.StatusBadRequest, invalidMessage(err), truncate(email, 254))
+		return
+	}
+	if strings.EqualFold(email, u.Email) && u.EmailVerified {
+		s.showChangeEmail(w, r, u, http.StatusBadRequest, "That is already your e-mail address.", email)
+		return
+	}
+	// Where reset links go is worth a recent login.
+	if !s.freshLogin(w, r, "For your security, log in again to change your e-mail address.") {
+		return
+	}
+	token := secret.RandomToken(32)
+	c := emailChange{UserID: u.ID, Email: email, Hash: hashToken(token)}
+	raw, err := json.Marshal(c)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if old, err := s.pendingEmail(ctx, u.ID); err == nil && old != nil {
+		s.pending.Delete(ctx, emailTokenKey(old.Hash)) // a newer request voids the older link
+	}
+	if err := s.pending.Set(ctx, emailTokenKey(c.Hash), raw, emailChangeTTL); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.pending.Set(ctx, emailPendingKey(u.ID), raw, emailChangeTTL); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	m, err := renderMail(email, mail.ConfirmEmail{Issuer: s.cfg.TOTPIssuer(), Username: u.Username,
+		Link: s.cfg.Issuer + "/account/email/confirm?token=" + url.QueryEscape(token), Expires: emailChangeTTL})
+	if err == nil {
+		err = s.mail.Send(ctx, m)
+	}
+	if err != nil {
+		s.pending.Delete(ctx, emailTokenKey(c.Hash))
+		s.pending.Delete(ctx, emailPendingKey(u.ID))
+		slog.ErrorContext(ctx, "sending an e-mail confirmation failed", "user_id", u.ID, "error", err)
+		s.showChangeEmail(w, r, u, http.StatusBadGateway, "We could not send the confirmation e-mail. Check the address, or try again in a few minutes.", email)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "user.email_change_requested", UserID: u.ID, Username: u.Username, Result: "success"})
+	http.Redirect(w, r, "/account/email", http.StatusSeeOther)
+}
+
+// emailLink reads a confirmation link: the change, if it is the newest.
+func (s *Server) emailLink(ctx context.Context, token string) (*emailChange, error) {
+	if token == "" || len(token) > 128 {
+		return nil, nil
+	}
+	raw, err := s.pending.Get(ctx, emailTokenKey(hashToken(token)))
+	if errors.Is(err, pending.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var c emailChange
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	cur, err := s.pendingEmail(ctx, c.UserID)
+	if err != nil || cur == nil || cur.Hash != c.Hash {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (s *Server) emailLinkGone(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusBadRequest, templates.ErrorPage{Base: templates.Base{Title: "This link no longer works"}, Status: http.StatusBadRequest,
+		Heading: "This link no longer works", Message: "The link has expired, was replaced by a newer one, or was already used. Set your e-mail address again in your account.",
+		LinkURL: "/account", LinkText: "Your account"})
+}
+
+// handleConfirmEmailForm is the link from the e-mail: a button, so that a
+// scanner that follows links confirms nothing.
+func (s *Server) handleConfirmEmailForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	c, err := s.emailLink(r.Context(), token)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if c == nil {
+		s.emailLinkGone(w, r)
+		return
+	}
+	u, err := s.store.UserByID(r.Context(), c.UserID)
+	if err != nil {
+		s.emailLinkGone(w, r)
+		return
+	}
+	s.render(w, r, http.StatusOK, templates.ConfirmEmailPage{
+		Base:   templates.Base{Title: "Confirm your e-mail address", CSRFToken: s.csrfToken(s.browserID(w, r, true), "confirm-email")},
+		Action: "/account/email/confirm", Token: token, Email: c.Email, Username: u.Username,
+	})
+}
+
+func (s *Server) handleConfirmEmail(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || !s.checkCSRF(r, "confirm-email") {
+		s.forbidden(w, r)
+		return
+	}
+	ctx := r.Context()
+	token := r.PostForm.Get("token")
+	c, err := s.emailLink(ctx, token)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if c == nil {
+		s.emailLinkGone(w, r)
+		return
+	}
+	if _, err := s.pending.GetDel(ctx, emailTokenKey(c.Hash)); errors.Is(err, pending.ErrNotFound) {
+		s.emailLinkGone(w, r) // used meanwhile
+		return
+	} else if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.pending.Delete(ctx, emailPendingKey(c.UserID))
+	u, err := s.store.UserByID(ctx, c.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	old, oldVerified := u.Email, u.EmailVerified
+	u.Email, u.EmailVerified, u.UpdatedAt = c.Email, true, s.now()
+	if err := s.store.UpdateUser(ctx, u); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	e := storage.AuditEvent{Type: "user.email_changed", UserID: u.ID, Username: u.Username, Result: "success", Time: s.now(),
+		IP: s.clientIP(r), UserAgent: r.UserAgent()}
+	s.audit(ctx, r, e)
+	// The old address is told, in case this was not its owner's doing.
+	if old != "" && oldVerified && !strings.EqualFold(old, c.Email) && s.cfg.Email.Notifications {
+		s.background("security notice", func(ctx context.Context) {
+			s.sendNotice(ctx, u, old, "Your e-mail address was changed to "+c.Email, e)
+		})
+	}
+	s.render(w, r, http.StatusOK, templates.MessagePage{Base: templates.Base{Title: "E-mail address confirmed"}, Heading: "E-mail address confirmed",
+		Message: "Your account's e-mail address is now " + c.Email + ".", LinkURL: "/account", LinkText: "Your account"})
+}
