@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hostportal/idp/mail/mailtest"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/storage/sqlstore"
 )
@@ -94,4 +96,24 @@ func TestResetMFA(t *testing.T) {
 	}
 	e.fails("", "no user named nobody", "user", "reset-mfa", "nobody")
 	e.fails("", "missing USERNAME", "user", "reset-mfa")
+}
+
+// TestResetMFANotifies: the user is told by e-mail that support reset
+// their second factors.
+func TestResetMFANotifies(t *testing.T) {
+	smtp := mailtest.NewServer(t)
+	e := newTestEnv(t)
+	e.environ = append(e.environ, "IDP_EMAIL_PROVIDER=smtp", "IDP_EMAIL_FROM=no-reply@example.com",
+		"IDP_EMAIL_SMTP_HOST="+smtp.Host, "IDP_EMAIL_SMTP_PORT="+strconv.Itoa(smtp.Port), "IDP_EMAIL_SMTP_TLS=none")
+	e.ok("a long passphrase\n", "user", "add", "alice", "--email", "alice@example.com")
+	e.ok("", "user", "reset-mfa", "alice")
+	m := smtp.WaitFor(t, 1)[0]
+	if m.To[0] != "alice@example.com" || !strings.Contains(m.Subject, "reset by support") {
+		t.Fatalf("mail %+v", m)
+	}
+	// The mail server down: the reset still happens, with a warning.
+	smtp.Down()
+	if _, stderr, err := e.run("", "user", "reset-mfa", "alice"); err != nil || !strings.Contains(stderr, "could not be sent") {
+		t.Fatalf("reset-mfa with the mail server down: %v, stderr %q", err, stderr)
+	}
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/storage"
 )
@@ -146,18 +149,23 @@ func newUserResetMFACommand(c *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "reset-mfa USERNAME",
 		Short: "Support reset: remove every second factor, recovery code and remembered device of a user",
-		Long: `Remove the user's authenticator app, recovery codes and remembered
-devices, for example when they have a new phone. They log in with their
-password alone (or enrol again where a second factor is required) and can
-turn 2-Factor Auth on again in their account. The reset is audited.`,
+		Long: `Remove the user's authenticator app, security keys, recovery codes and
+remembered devices, and mark their cell phone unverified, for example when
+they have a new phone. They log in with their password alone (or enrol again
+where a second factor is required) and can turn 2-Factor Auth on again in
+their account. The reset is audited, and the user is told by e-mail when
+e-mail is configured (email.provider, email.notifications).`,
 		Args: exactArgs("USERNAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return c.withService(cmd.Context(), false, func(svc *manage.Service, _ *config.Config) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, cfg *config.Config) error {
 				u, err := svc.ResetMFA(cmd.Context(), manage.Operator, args[0])
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "Every second factor of %s was removed; they can set up 2-Factor Auth again.\n", u.Username)
+				if err := notifyReset(cmd.Context(), cfg, u); err != nil {
+					fmt.Fprintf(c.stderr, "idp: warning: the e-mail telling %s about the reset could not be sent: %v\n", u.Username, err)
+				}
 				return nil
 			})
 		},
@@ -305,4 +313,26 @@ func userStatus(u *storage.User) string {
 		return "no password"
 	}
 	return "active"
+}
+
+// notifyReset tells the user by e-mail that support reset their second
+// factors (nothing to do without e-mail, notifications or a confirmed
+// address).
+func notifyReset(ctx context.Context, cfg *config.Config, u *storage.User) error {
+	if !cfg.Email.Notifications || u.Email == "" || !u.EmailVerified {
+		return nil
+	}
+	sender, err := mail.FromConfig(cfg.Email, nil)
+	if err != nil || sender == nil {
+		return err
+	}
+	subject, text, html, err := mail.Render(mail.Notice{Issuer: cfg.TOTPIssuer(), Username: u.Username,
+		What: "Your second factors were reset by support", When: time.Now().UTC().Format("2 Jan 2006, 15:04 UTC"),
+		AccountURL: cfg.Issuer + "/account"})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Email.SMTP.Timeout+5*time.Second)
+	defer cancel()
+	return sender.Send(ctx, mail.Message{To: u.Email, Subject: subject, Text: text, HTML: html})
 }
