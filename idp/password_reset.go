@@ -40,6 +40,7 @@ type resetRecord struct {
 	UserID  string    `json:"u"`
 	LoginID string    `json:"l,omitempty"` // the pending login the user came from, to go back to
 	Created time.Time `json:"t"`
+	Expires time.Time `json:"x"`
 }
 
 func resetTokenKey(hash string) string  { return "reset:tok:" + hash }
@@ -171,34 +172,49 @@ func (s *Server) sendResetLinks(ctx context.Context, name, login, ip, ua string)
 	}
 }
 
-func (s *Server) sendResetLink(ctx context.Context, u *storage.User, login, ip, ua string) {
+// IssuePasswordLink makes a single-use link with which the user chooses a
+// new password (after their second factor, if they have one), valid for
+// ttl; it voids the user's earlier links. login is a pending login to go
+// back to at the end, or "". The password reset mails it; the admin API
+// hands it to an operator for a new user without a password.
+func (s *Server) IssuePasswordLink(ctx context.Context, u *storage.User, login string, ttl time.Duration) (link, hash string, err error) {
 	token := secret.RandomToken(32)
 	h := hashToken(token)
-	rec, err := json.Marshal(resetRecord{UserID: u.ID, LoginID: login, Created: s.now()})
-	if err == nil {
-		// A newer link voids the older one.
-		if old, gerr := s.pending.Get(ctx, resetUserKey(u.ID)); gerr == nil {
-			err = s.pending.Delete(ctx, resetTokenKey(string(old)))
+	now := s.now()
+	rec, err := json.Marshal(resetRecord{UserID: u.ID, LoginID: login, Created: now, Expires: now.Add(ttl)})
+	if err != nil {
+		return "", "", err
+	}
+	// A newer link voids the older one.
+	if old, gerr := s.pending.Get(ctx, resetUserKey(u.ID)); gerr == nil {
+		if err := s.pending.Delete(ctx, resetTokenKey(string(old))); err != nil {
+			return "", "", err
 		}
 	}
-	if err == nil {
-		err = s.pending.Set(ctx, resetTokenKey(h), rec, resetTTL)
+	if err := s.pending.Set(ctx, resetTokenKey(h), rec, ttl); err != nil {
+		return "", "", err
 	}
-	if err == nil {
-		err = s.pending.Set(ctx, resetUserKey(u.ID), []byte(h), resetTTL)
+	if err := s.pending.Set(ctx, resetUserKey(u.ID), []byte(h), ttl); err != nil {
+		return "", "", err
 	}
+	return s.cfg.Issuer + "/password/reset?token=" + url.QueryEscape(token), h, nil
+}
+
+func (s *Server) sendResetLink(ctx context.Context, u *storage.User, login, ip, ua string) {
+	link, h, err := s.IssuePasswordLink(ctx, u, login, resetTTL)
 	var m mail.Message
 	if err == nil {
-		m, err = renderMail(u.Email, mail.ResetLink{Issuer: s.cfg.TOTPIssuer(), Username: u.Username,
-			Link: s.cfg.Issuer + "/password/reset?token=" + url.QueryEscape(token), Expires: resetTTL})
+		m, err = renderMail(u.Email, mail.ResetLink{Issuer: s.cfg.TOTPIssuer(), Username: u.Username, Link: link, Expires: resetTTL})
 	}
 	if err == nil {
 		err = s.mail.Send(ctx, m)
 	}
 	if err != nil {
 		// Nothing half-done: a link that did not go out does not work.
-		s.pending.Delete(ctx, resetTokenKey(h))
-		s.pending.Delete(ctx, resetUserKey(u.ID))
+		if h != "" {
+			s.pending.Delete(ctx, resetTokenKey(h))
+			s.pending.Delete(ctx, resetUserKey(u.ID))
+		}
 		slog.ErrorContext(ctx, "sending a password reset link failed", "user_id", u.ID, "error", err)
 		s.auditAt(ctx, ip, ua, storage.AuditEvent{Type: "password.reset_mail_failed", UserID: u.ID, Username: u.Username, Result: "failure"})
 		return
@@ -220,7 +236,7 @@ func (s *Server) resetLink(ctx context.Context, hash string) (*resetRecord, erro
 		return nil, err
 	}
 	cur, err := s.pending.Get(ctx, resetUserKey(rec.UserID))
-	if errors.Is(err, pending.ErrNotFound) || (err == nil && string(cur) != hash) || !rec.Created.Add(resetTTL).After(s.now()) {
+	if errors.Is(err, pending.ErrNotFound) || (err == nil && string(cur) != hash) || !rec.Expires.After(s.now()) {
 		return nil, nil
 	}
 	return &rec, err
