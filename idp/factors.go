@@ -243,6 +243,24 @@ func addAMR(amr []string, methods ...string) []string {
 	return out
 }
 
+// rememberDaysFor is rememberDays for login l: 0 (no checkbox) in a
+// password reset, which must not leave a remembered device behind.
+func (s *Server) rememberDaysFor(l *loaded) int {
+	if l.Reset {
+		return 0
+	}
+	return s.rememberDays()
+}
+
+// resetNotice tells the user on a second-factor page that it is part of a
+// password reset, not a login.
+func resetNotice(l *loaded) string {
+	if !l.Reset {
+		return ""
+	}
+	return "To choose a new password for " + l.Username + ", first confirm it's you with your second factor."
+}
+
 // rememberDays is the number in "Remember this device for N days".
 func (s *Server) rememberDays() int {
 	d := s.cfg.MFA.RememberDevice

@@ -37,12 +37,12 @@ func (s *Server) setLastMethod(w http.ResponseWriter, method string) {
 
 func (s *Server) showKeyLogin(w http.ResponseWriter, r *http.Request, l *loaded, c *client, browser string, status int, msg string) {
 	s.render(w, r, status, templates.SecurityKeyPage{
-		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
+		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg, Notice: resetNotice(l)},
 		Action:        "/login/key",
 		BeginURL:      "/login/key/begin",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),
-		RememberDays:  s.rememberDays(),
+		RememberDays:  s.rememberDaysFor(l),
 		MethodsURL:    "/login/methods?id=" + url.QueryEscape(l.ID),
 	})
 }

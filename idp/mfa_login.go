@@ -41,11 +41,11 @@ func (s *Server) showSecondFactor(w http.ResponseWriter, r *http.Request, l *loa
 		return
 	}
 	page := templates.SecondFactorPage{
-		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
+		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg, Notice: resetNotice(l)},
 		Action:        "/login/mfa",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),
-		RememberDays:  s.rememberDays(),
+		RememberDays:  s.rememberDaysFor(l),
 		MethodsURL:    "/login/methods?id=" + url.QueryEscape(l.ID),
 	}
 	if f.SMS {
@@ -86,7 +86,7 @@ func (s *Server) secondFactorPassed(w http.ResponseWriter, r *http.Request, l *l
 	s.setLastMethod(w, method)
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.passed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 		Result: "success", Details: map[string]string{"method": method}})
-	if r.PostForm.Get("remember") == "on" {
+	if r.PostForm.Get("remember") == "on" && !l.Reset {
 		if err := s.rememberDevice(ctx, w, r, l.UserID); err != nil {
 			s.serverError(w, r, err)
 			return

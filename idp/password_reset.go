@@ -326,6 +326,7 @@ func (s *Server) showNewPassword(w http.ResponseWriter, r *http.Request, l *load
 		AuthRequestID: l.ID,
 		Username:      u.Username,
 		Rules:         s.manage().PasswordRules(),
+		CancelURL:     "/account",
 	})
 }
 
@@ -400,7 +401,7 @@ func (s *Server) handleNewPassword(w http.ResponseWriter, r *http.Request) {
 	s.audit(ctx, r, storage.AuditEvent{Type: "password.reset", UserID: u.ID, Username: u.Username, Result: "success",
 		Details: map[string]string{"second_factor": strings.Join(l.AMR, " ")}})
 	page := templates.MessagePage{Base: templates.Base{Title: "Password changed"}, Heading: "Your password was changed",
-		Message: "Log in with your new password. Every other session of your account was logged out.", LinkURL: "/account", LinkText: "Log in"}
+		Message: "Log in with your new password. Every session of your account was logged out.", LinkURL: "/account", LinkText: "Log in"}
 	if back := loginID(l.ResetReturn); back != "" {
 		if _, err := s.authRequests.get(ctx, back); err == nil {
 			page.LinkURL = loginURL(back)

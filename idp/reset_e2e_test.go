@@ -179,11 +179,20 @@ func TestResetNeedsSecondFactor(t *testing.T) {
 		if q := br.Get(env.Issuer + "/password/new?id=" + url.QueryEscape(id)); q.Status == http.StatusOK && q.Contains("New password") {
 			t.Fatal("the new-password page was shown before the second factor")
 		}
+		// A reset leaves no remembered device behind: no checkbox, and a
+		// posted "remember" is ignored.
+		if p.Contains("Remember this device") || !p.Contains("To choose a new password for alice") {
+			t.Fatalf("the reset's second-factor page:\n%s", p.Body)
+		}
+		devicesBefore, _ := env.Store.ListRememberedDevices(context.Background(), mustID(t, env, "alice"))
 		wrong := submitCode(t, env, br, p, "000000", false)
 		if wrong.Status != http.StatusUnauthorized {
 			t.Fatalf("a wrong code in a reset: %s", wrong)
 		}
-		p = submitCode(t, env, br, wrong, app.code(t, 0), false)
+		p = submitCode(t, env, br, wrong, app.code(t, 0), true)
+		if devices, _ := env.Store.ListRememberedDevices(context.Background(), mustID(t, env, "alice")); len(devices) != len(devicesBefore) {
+			t.Fatalf("a reset remembered the device: %d devices, had %d", len(devices), len(devicesBefore))
+		}
 		if p := setNewPassword(t, env, br, p, newPassword, newPassword); p.Status != http.StatusOK {
 			t.Fatalf("new password after the code: %s\n%s", p, p.Body)
 		}

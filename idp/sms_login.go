@@ -41,14 +41,14 @@ func (s *Server) showSMSLogin(w http.ResponseWriter, r *http.Request, l *loaded,
 		return
 	}
 	s.render(w, r, status, templates.SMSCodePage{
-		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg},
+		Base:          templates.Base{Title: "2-Factor Authentication", CSRFToken: s.csrfToken(browser, "login:"+l.ID), Error: msg, Notice: resetNotice(l)},
 		Action:        "/login/sms",
 		SendAction:    "/login/sms/send",
 		AuthRequestID: l.ID,
 		ClientName:    c.name(),
 		MaskedPhone:   nbsp(manage.MaskedPhone(u.Phone)),
 		Sent:          sent != nil,
-		RememberDays:  s.rememberDays(),
+		RememberDays:  s.rememberDaysFor(l),
 		MethodsURL:    "/login/methods?id=" + url.QueryEscape(l.ID),
 	})
 }
