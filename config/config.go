@@ -19,26 +19,35 @@ import (
 // Config is the whole configuration. The mapstructure tags are the stable
 // configuration keys of SPEC.md (and the ones this project added).
 type Config struct {
+	// Issuer is the provider's URL, as portals see it; https unless the
+	// host is localhost or a loopback address.
 	Issuer string `mapstructure:"issuer"`
+	// Listen is the address (HOST:PORT) the server listens on.
 	Listen string `mapstructure:"listen"`
 	// TrustedProxies are the CIDRs of reverse proxies whose X-Forwarded-For
 	// is believed; empty: the client is the peer of the connection.
-	TrustedProxies []string       `mapstructure:"trusted_proxies"`
-	DataDir        string         `mapstructure:"data_dir"`
-	SecretKey      string         `mapstructure:"secret_key"`
-	Database       DatabaseConfig `mapstructure:"database"`
-	Redis          RedisConfig    `mapstructure:"redis"`
-	SMS            SMSConfig      `mapstructure:"sms"`
-	Email          EmailConfig    `mapstructure:"email"`
-	MFA            MFAConfig      `mapstructure:"mfa"`
-	WebAuthn       WebAuthnConfig `mapstructure:"webauthn"`
-	Password       PasswordConfig `mapstructure:"password"`
-	Tokens         TokensConfig   `mapstructure:"tokens"`
-	Session        SessionConfig  `mapstructure:"session"`
-	Log            LogConfig      `mapstructure:"log"`
-	Clients        []ClientConfig `mapstructure:"clients"`
-	secretKey      []byte
-	issuerHost     string
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// DataDir holds the generated secret.key when secret_key is not set.
+	DataDir string `mapstructure:"data_dir"`
+	// SecretKey is 32 bytes, base64: it seals signing keys, TOTP secrets and
+	// access tokens and signs cookies; the same on every instance.
+	SecretKey string         `mapstructure:"secret_key"`
+	Database  DatabaseConfig `mapstructure:"database"`
+	Redis     RedisConfig    `mapstructure:"redis"`
+	SMS       SMSConfig      `mapstructure:"sms"`
+	Email     EmailConfig    `mapstructure:"email"`
+	MFA       MFAConfig      `mapstructure:"mfa"`
+	WebAuthn  WebAuthnConfig `mapstructure:"webauthn"`
+	Password  PasswordConfig `mapstructure:"password"`
+	Tokens    TokensConfig   `mapstructure:"tokens"`
+	Session   SessionConfig  `mapstructure:"session"`
+	Audit     AuditConfig    `mapstructure:"audit"`
+	Log       LogConfig      `mapstructure:"log"`
+	// Clients are relying parties declared in the file (the fields of
+	// `idp client add`), written to the database at start.
+	Clients    []ClientConfig `mapstructure:"clients"`
+	secretKey  []byte
+	issuerHost string
 }
 
 // DatabaseConfig: database.*
@@ -71,27 +80,27 @@ type SMSConfig struct {
 // and a bot can make a form send thousands).
 type SMSLimits struct {
 	ResendInterval time.Duration `mapstructure:"resend_interval"` // at most one message per pending login (or phone verification) this often
-	PerUserHour    int           `mapstructure:"per_user_hour"`
-	PerUserDay     int           `mapstructure:"per_user_day"`
-	PerNumberHour  int           `mapstructure:"per_number_hour"`
-	PerNumberDay   int           `mapstructure:"per_number_day"`
-	PerIPHour      int           `mapstructure:"per_ip_hour"` // per client IP (IPv6 by /64)
-	PerIPDay       int           `mapstructure:"per_ip_day"`
+	PerUserHour    int           `mapstructure:"per_user_hour"`   // messages to one user in a clock hour
+	PerUserDay     int           `mapstructure:"per_user_day"`    // messages to one user in a UTC day
+	PerNumberHour  int           `mapstructure:"per_number_hour"` // messages to one number in a clock hour, whoever asks
+	PerNumberDay   int           `mapstructure:"per_number_day"`  // messages to one number in a UTC day
+	PerIPHour      int           `mapstructure:"per_ip_hour"`     // messages asked for from one client IP (IPv6 by /64) in a clock hour
+	PerIPDay       int           `mapstructure:"per_ip_day"`      // the same in a UTC day
 	// NumbersPerUserDay caps the different numbers a user may save (each
 	// gets a verification text) in a day.
 	NumbersPerUserDay int `mapstructure:"numbers_per_user_day"`
 	// TotalHour and TotalDay are a ceiling on every message the deployment
 	// sends: what SMS pumping can cost at most.
 	TotalHour int `mapstructure:"total_hour"`
-	TotalDay  int `mapstructure:"total_day"`
+	TotalDay  int `mapstructure:"total_day"` // the deployment's ceiling in a UTC day
 }
 
 // TwilioConfig: sms.twilio.*
 type TwilioConfig struct {
-	AccountSID string `mapstructure:"account_sid"`
-	AuthToken  string `mapstructure:"auth_token"`
-	From       string `mapstructure:"from"` // +E164 sender, alphanumeric sender id, or a Messaging Service SID (MG...)
-	APIURL     string `mapstructure:"api_url"`
+	AccountSID string `mapstructure:"account_sid"` // the Twilio account SID (AC...)
+	AuthToken  string `mapstructure:"auth_token"`  // set it with IDP_SMS_TWILIO_AUTH_TOKEN, not in the file
+	From       string `mapstructure:"from"`        // +E164 sender, alphanumeric sender id, or a Messaging Service SID (MG...)
+	APIURL     string `mapstructure:"api_url"`     // base URL of the Twilio API, or of a Twilio-compatible gateway (plain http only on loopback)
 }
 
 // EmailConfig: email.* (password reset links, e-mail confirmation and
@@ -111,9 +120,9 @@ type EmailConfig struct {
 
 // SMTPConfig: email.smtp.* (the submission server of provider smtp).
 type SMTPConfig struct {
-	Host     string `mapstructure:"host"` // required for provider smtp
-	Port     int    `mapstructure:"port"` // 587 for starttls, 465 for implicit
-	Username string `mapstructure:"username"`
+	Host     string `mapstructure:"host"`     // required for provider smtp
+	Port     int    `mapstructure:"port"`     // 587 for starttls, 465 for implicit
+	Username string `mapstructure:"username"` // empty: no SMTP AUTH
 	// Password: set it with IDP_EMAIL_SMTP_PASSWORD, not in the file.
 	Password string `mapstructure:"password"`
 	// TLS is starttls (STARTTLS is then mandatory: no fallback to plain
@@ -129,8 +138,8 @@ var SMTPTLSModes = []string{"starttls", "implicit", "none"}
 
 // MFAConfig: mfa.*
 type MFAConfig struct {
-	RememberDevice time.Duration `mapstructure:"remember_device"`
-	Required       bool          `mapstructure:"required"`
+	RememberDevice time.Duration `mapstructure:"remember_device"` // how long "Remember this device" lasts; 0 hides the checkbox
+	Required       bool          `mapstructure:"required"`        // every user must set up a second factor at their next login
 	// SMSAsOnlyFactor lets a verified cell phone be a user's only second
 	// factor. Off by default: SMS is the weakest factor (NIST SP 800-63B
 	// calls it restricted), so it is a fallback next to the app.
@@ -166,16 +175,16 @@ const MaxPasswordLength = 1024
 
 // Argon2Config: password.argon2.* (argon2id parameters for new hashes).
 type Argon2Config struct {
-	MemoryKiB   uint32 `mapstructure:"memory_kib"`
-	Iterations  uint32 `mapstructure:"iterations"`
-	Parallelism uint8  `mapstructure:"parallelism"`
+	MemoryKiB   uint32 `mapstructure:"memory_kib"`  // memory per hash in KiB (OWASP: 19456)
+	Iterations  uint32 `mapstructure:"iterations"`  // passes over the memory (OWASP: 2)
+	Parallelism uint8  `mapstructure:"parallelism"` // lanes (OWASP: 1)
 }
 
 // TokensConfig: tokens.* (lifetimes).
 type TokensConfig struct {
-	AccessTokenLifetime  time.Duration `mapstructure:"access_token_lifetime"`
-	IDTokenLifetime      time.Duration `mapstructure:"id_token_lifetime"`
-	RefreshTokenLifetime time.Duration `mapstructure:"refresh_token_lifetime"`
+	AccessTokenLifetime  time.Duration `mapstructure:"access_token_lifetime"`  // how long an access token works
+	IDTokenLifetime      time.Duration `mapstructure:"id_token_lifetime"`      // the exp of ID tokens
+	RefreshTokenLifetime time.Duration `mapstructure:"refresh_token_lifetime"` // sliding: each rotation starts it again
 }
 
 // SessionConfig: session.* (the provider's own browser session and pending logins).
@@ -183,6 +192,16 @@ type SessionConfig struct {
 	Lifetime     time.Duration `mapstructure:"lifetime"`      // how long a user stays logged in at the provider
 	LoginTimeout time.Duration `mapstructure:"login_timeout"` // how long a pending login may take
 }
+
+// AuditConfig: audit.* (the security log in the database).
+type AuditConfig struct {
+	// Retention is how long audit events are kept: `idp serve` deletes older
+	// ones every hour. Default 8760h (one year); 0 keeps them forever.
+	Retention time.Duration `mapstructure:"retention"`
+}
+
+// DefaultAuditRetention is audit.retention's default: one year.
+const DefaultAuditRetention = 365 * 24 * time.Hour
 
 // LogConfig: log.*
 type LogConfig struct {
@@ -193,16 +212,16 @@ type LogConfig struct {
 // ClientConfig is a relying party declared in the file: the fields of
 // `idp client add`.
 type ClientConfig struct {
-	ID                     string   `mapstructure:"id"`
-	Name                   string   `mapstructure:"name"`
-	Secret                 string   `mapstructure:"secret"`
-	Public                 bool     `mapstructure:"public"`
-	RedirectURIs           []string `mapstructure:"redirect_uris"`
-	PostLogoutRedirectURIs []string `mapstructure:"post_logout_redirect_uris"`
-	FirstParty             bool     `mapstructure:"first_party"`
-	RequireMFA             bool     `mapstructure:"require_mfa"`
-	Grants                 []string `mapstructure:"grants"`
-	Scopes                 []string `mapstructure:"scopes"`
+	ID                     string   `mapstructure:"id"`                        // the client id: letters, digits and - _ .
+	Name                   string   `mapstructure:"name"`                      // shown on the login and consent pages
+	Secret                 string   `mapstructure:"secret"`                    // at least 32 characters; none for a public client
+	Public                 bool     `mapstructure:"public"`                    // no secret; PKCE S256 required
+	RedirectURIs           []string `mapstructure:"redirect_uris"`             // matched exactly
+	PostLogoutRedirectURIs []string `mapstructure:"post_logout_redirect_uris"` // where RP-initiated logout may return
+	FirstParty             bool     `mapstructure:"first_party"`               // skips the consent page
+	RequireMFA             bool     `mapstructure:"require_mfa"`               // never gets a code for a login without a second factor
+	Grants                 []string `mapstructure:"grants"`                    // authorization_code, refresh_token, client_credentials
+	Scopes                 []string `mapstructure:"scopes"`                    // scopes beyond the standard ones, e.g. idp:admin
 }
 
 // Grant types a client may have.
@@ -242,6 +261,7 @@ func Defaults() Config {
 			RefreshTokenLifetime: 30 * 24 * time.Hour,
 		},
 		Session: SessionConfig{Lifetime: 12 * time.Hour, LoginTimeout: 10 * time.Minute},
+		Audit:   AuditConfig{Retention: DefaultAuditRetention},
 		Log:     LogConfig{Level: "info", Format: "json"},
 	}
 }
@@ -423,6 +443,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad(key, "must be a positive duration such as 1h or 10m")
 		}
+	}
+	if c.Audit.Retention < 0 {
+		bad("audit.retention", "must not be negative (0 keeps audit events forever; the default is 8760h, one year), got %v", c.Audit.Retention)
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)

@@ -144,6 +144,7 @@ func TestDefaultValues(t *testing.T) {
 		"tokens.access_token_lifetime":  time.Hour,
 		"tokens.id_token_lifetime":      time.Hour,
 		"tokens.refresh_token_lifetime": 30 * 24 * time.Hour,
+		"audit.retention":               8760 * time.Hour,
 		"log.level":                     "info",
 		"log.format":                    "json",
 	} {
@@ -162,7 +163,8 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"sms.twilio.account_sid", "sms.twilio.auth_token", "sms.twilio.from", "sms.twilio.api_url",
 		"mfa.remember_device", "mfa.required", "webauthn.rp_id",
 		"email.provider", "email.from", "email.notifications", "email.smtp.host", "email.smtp.port",
-		"email.smtp.username", "email.smtp.password", "email.smtp.tls", "email.smtp.timeout", "password.min_length"} {
+		"email.smtp.username", "email.smtp.password", "email.smtp.tls", "email.smtp.timeout", "password.min_length",
+		"audit.retention"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks the documented key %q", want)
 		}
@@ -258,6 +260,8 @@ tokens:
 session:
   lifetime: 8h
   login_timeout: 3m
+audit:
+  retention: 2160h
 log:
   level: debug
   format: text
@@ -333,6 +337,7 @@ clients:
 		"tokens.refresh_token_lifetime":   240 * time.Hour,
 		"session.lifetime":                8 * time.Hour,
 		"session.login_timeout":           3 * time.Minute,
+		"audit.retention":                 90 * 24 * time.Hour,
 		"log.level":                       "debug",
 		"log.format":                      "text",
 	}
@@ -663,6 +668,10 @@ func TestInvalidValues(t *testing.T) {
 		{name: "refresh token lifetime 0", env: []string{"IDP_TOKENS_REFRESH_TOKEN_LIFETIME=0"}, key: "tokens.refresh_token_lifetime"},
 		{name: "session lifetime 0", env: []string{"IDP_SESSION_LIFETIME=0s"}, key: "session.lifetime"},
 		{name: "login timeout negative", env: []string{"IDP_SESSION_LOGIN_TIMEOUT=-1s"}, key: "session.login_timeout"},
+		{name: "audit retention negative", env: []string{"IDP_AUDIT_RETENTION=-24h"}, key: "audit.retention", want: []string{"negative", "0 keeps"}},
+		{name: "audit retention in file negative", file: "audit:\n  retention: -1h\n", key: "audit.retention"},
+		{name: "audit retention not a duration", env: []string{"IDP_AUDIT_RETENTION=1y"}, key: "audit.retention"},
+		{name: "audit retention without unit", env: []string{"IDP_AUDIT_RETENTION=365"}, key: "audit.retention"},
 		{name: "log level", env: []string{"IDP_LOG_LEVEL=loud"}, key: "log.level", want: []string{"loud"}},
 		{name: "log level upper case", env: []string{"IDP_LOG_LEVEL=INFO"}, key: "log.level"},
 		{name: "log format", env: []string{"IDP_LOG_FORMAT=xml"}, key: "log.format"},
@@ -700,6 +709,9 @@ func TestValidValues(t *testing.T) {
 		{"secret_key with newline", []string{"IDP_SECRET_KEY=" + secretKey32 + "\n"}},
 		{"http on localhost subdomain", []string{"IDP_ISSUER=http://idp.localhost:8080"}},
 		{"remember_device off", []string{"IDP_MFA_REMEMBER_DEVICE=0s"}},
+		{"audit retention forever", []string{"IDP_AUDIT_RETENTION=0s"}},
+		{"audit retention forever as 0", []string{"IDP_AUDIT_RETENTION=0"}},
+		{"audit retention in days of hours", []string{"IDP_AUDIT_RETENTION=720h"}},
 		{"console sms", []string{"IDP_SMS_PROVIDER=console"}},
 		{"twilio complete", []string{"IDP_SMS_PROVIDER=twilio", "IDP_SMS_TWILIO_ACCOUNT_SID=AC0123abc",
 			"IDP_SMS_TWILIO_AUTH_TOKEN=abc123", "IDP_SMS_TWILIO_FROM=MG0123"}},

@@ -170,6 +170,11 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		s.serverError(w, r, err)
 		return
 	}
+	activity, err := s.recentActivity(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
 	on := has || phone.SecondFactor || len(keys.Items) > 0
 	other := ""
 	switch {
@@ -197,6 +202,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, u *storage.
 		LogoutAction:        "/account/logout",
 		Phone:               phone,
 		Keys:                keys,
+		Activity:            activity,
 	}
 	if s.mailEnabled() {
 		page.ChangeEmailURL = "/account/email"

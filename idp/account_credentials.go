@@ -201,7 +201,16 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
 		s.showChangeEmail(w, r, u, http.StatusBadGateway, "We could not send the confirmation e-mail. Check the address, or try again in a few minutes.", email)
 		return
 	}
-	s.audit(ctx, r, storage.AuditEvent{Type: "user.email_change_requested", UserID: u.ID, Username: u.Username, Result: "success"})
+	e := storage.AuditEvent{Type: "user.email_change_requested", UserID: u.ID, Username: u.Username, Result: "success", Time: s.now(),
+		IP: s.clientIP(r), UserAgent: r.UserAgent()}
+	s.audit(ctx, r, e)
+	// The current address hears of it while it can still be stopped.
+	if u.Email != "" && u.EmailVerified && s.cfg.Email.Notifications {
+		s.background("security notice", func(ctx context.Context) {
+			s.sendNotice(ctx, u, u.Email, "A change of your e-mail address to "+email+" was asked for", e,
+				"change your password now (Forgot Password? on the sign-in page): that cancels the change. Then contact support.")
+		})
+	}
 	http.Redirect(w, r, "/account/email", http.StatusSeeOther)
 }
 
@@ -299,7 +308,8 @@ func (s *Server) handleConfirmEmail(w http.ResponseWriter, r *http.Request) {
 	// The old address is told, in case this was not its owner's doing.
 	if old != "" && oldVerified && !strings.EqualFold(old, c.Email) && s.cfg.Email.Notifications {
 		s.background("security notice", func(ctx context.Context) {
-			s.sendNotice(ctx, u, old, "Your e-mail address was changed to "+c.Email, e)
+			s.sendNotice(ctx, u, old, "Your e-mail address was changed to "+c.Email, e,
+				"contact support at once: password reset links now go to the new address.")
 		})
 	}
 	s.render(w, r, http.StatusOK, templates.MessagePage{Base: templates.Base{Title: "E-mail address confirmed"}, Heading: "E-mail address confirmed",

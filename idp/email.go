@@ -131,14 +131,15 @@ func (s *Server) notify(e storage.AuditEvent) {
 		if err != nil || u.Email == "" || !u.EmailVerified {
 			return
 		}
-		s.sendNotice(ctx, u, u.Email, what, e)
+		s.sendNotice(ctx, u, u.Email, what, e, "")
 	})
 }
 
-// sendNotice sends one security notice about e to address to.
-func (s *Server) sendNotice(ctx context.Context, u *storage.User, to, what string, e storage.AuditEvent) {
+// sendNotice sends one security notice about e to address to; advice,
+// when set, replaces the default "if this wasn't you" steps.
+func (s *Server) sendNotice(ctx context.Context, u *storage.User, to, what string, e storage.AuditEvent, advice string) {
 	m, err := renderMail(to, mail.Notice{Issuer: s.cfg.TOTPIssuer(), Username: u.Username, What: what,
-		When: formatDate(e.Time), IP: e.IP, Device: mfa.DescribeUserAgent(e.UserAgent), AccountURL: s.cfg.Issuer + "/account"})
+		When: formatDate(e.Time), IP: e.IP, Device: mfa.DescribeUserAgent(e.UserAgent), AccountURL: s.cfg.Issuer + "/account", Advice: advice})
 	if err == nil {
 		err = s.mail.Send(ctx, m)
 	}

@@ -71,10 +71,14 @@ func (o oidcStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	if !l.Done() || l.CodeIssued {
 		return oidc.ErrInvalidRequest().WithDescription("this login has already been completed")
 	}
-	// The user may have been disabled while the login was on its way.
+	// The user may have been disabled while the login was on its way, or
+	// changed their password since it checked the old one.
 	u, err := o.s.store.UserByID(ctx, l.UserID)
 	if err != nil || u.Disabled {
 		return oidc.ErrAccessDenied().WithDescription("the account is disabled")
+	}
+	if stale, err := o.s.tokensRevokedAfter(ctx, u.ID, l.AuthTime); err != nil || stale {
+		return oidc.ErrAccessDenied().WithDescription("the password changed during this login")
 	}
 	l.CodeIssued = true
 	if err := o.s.authRequests.update(ctx, l); err != nil {
@@ -101,6 +105,9 @@ func (o oidcStorage) AuthRequestByCode(ctx context.Context, code string) (op.Aut
 	if err := json.Unmarshal(raw, a); err != nil {
 		return nil, err
 	}
+	if stale, err := o.s.tokensRevokedAfter(ctx, a.UserID, a.AuthTime); err != nil || stale {
+		return nil, errors.New("the password changed after this code was issued")
+	}
 	return a, nil
 }
 
@@ -113,7 +120,9 @@ func (o oidcStorage) DeleteAuthRequest(ctx context.Context, id string) error {
 // it was obtained.
 func (o oidcStorage) newAccessToken(clientID string, scopes []string, family, grant string) (string, time.Time) {
 	exp := o.s.now().Add(o.s.cfg.Tokens.AccessTokenLifetime)
-	d := &accessTokenData{ID: secret.RandomToken(12), ClientID: clientID, Scopes: scopes, Exp: exp.Unix(), Family: family, Grant: grant}
+	d := &accessTokenData{ID: secret.RandomToken(12), ClientID: clientID, Scopes: scopes, Exp: exp.Unix(), Family: family, Grant: grant,
+		Issued: o.s.now().UnixNano()}
+	o.s.metrics.tokenIssued(grant)
 	return d.encode(), exp
 }
 
@@ -363,8 +372,9 @@ func (o oidcStorage) SetUserinfoFromRequest(_ context.Context, ui *oidc.UserInfo
 	return nil
 }
 
-// accessToken decodes a token id and checks expiry and the deny-list.
-func (o oidcStorage) accessToken(ctx context.Context, tokenID string) (*accessTokenData, error) {
+// accessToken decodes a token id of subject and checks expiry, the
+// deny-list, and that the subject's password did not change since.
+func (o oidcStorage) accessToken(ctx context.Context, tokenID, subject string) (*accessTokenData, error) {
 	d, ok := decodeAccessTokenID(tokenID)
 	if !ok || d.expired(o.s.now()) {
 		return nil, errors.New("access token invalid or expired")
@@ -381,11 +391,16 @@ func (o oidcStorage) accessToken(ctx context.Context, tokenID string) (*accessTo
 			return nil, errors.New("access token revoked")
 		}
 	}
+	if subject != "" && d.Issued != 0 {
+		if stale, err := o.s.tokensRevokedAfter(ctx, subject, time.Unix(0, d.Issued)); err != nil || stale {
+			return nil, errors.New("access token from before a password change")
+		}
+	}
 	return d, nil
 }
 
 func (o oidcStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, _ string) error {
-	d, err := o.accessToken(ctx, tokenID)
+	d, err := o.accessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}
@@ -406,7 +421,7 @@ func (o oidcStorage) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo
 // SetIntrospectionFromToken answers for tokens issued to the asking
 // client. Any error makes the library answer {"active": false}.
 func (o oidcStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
-	d, err := o.accessToken(ctx, tokenID)
+	d, err := o.accessToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
 	}

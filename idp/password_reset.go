@@ -417,6 +417,17 @@ func (s *Server) passwordChanged(ctx context.Context, u *storage.User, hash stri
 	if err := s.store.SetPasswordHash(ctx, u.ID, hash, s.now()); err != nil {
 		return err
 	}
+	// An e-mail change asked for before (perhaps by whoever knew the old
+	// password) is cancelled: its link must not move the reset channel.
+	if c, err := s.pendingEmail(ctx, u.ID); err == nil && c != nil {
+		s.pending.Delete(ctx, emailTokenKey(c.Hash))
+		s.pending.Delete(ctx, emailPendingKey(u.ID))
+	}
+	// Codes and access tokens of logins before now stop working too.
+	if err := s.pending.Set(ctx, tokensRevokedKey(u.ID), []byte(strconv.FormatInt(s.now().UnixNano(), 10)),
+		max(s.cfg.Tokens.AccessTokenLifetime, s.cfg.Session.LoginTimeout)+time.Minute); err != nil {
+		return err
+	}
 	if _, err := s.store.DeleteRememberedDevices(ctx, u.ID); err != nil {
 		return err
 	}
@@ -424,6 +435,25 @@ func (s *Server) passwordChanged(ctx context.Context, u *storage.User, hash stri
 		return err
 	}
 	return s.revokeSessions(ctx, u.ID)
+}
+
+func tokensRevokedKey(userID string) string { return "tokens-revoked:" + userID }
+
+// tokensRevokedAfter reports whether the user's credentials changed after
+// t: a code or access token from a login at t no longer counts.
+func (s *Server) tokensRevokedAfter(ctx context.Context, userID string, t time.Time) (bool, error) {
+	raw, err := s.pending.Get(ctx, tokensRevokedKey(userID))
+	if errors.Is(err, pending.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ns, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return false, err
+	}
+	return t.Before(time.Unix(0, ns)), nil
 }
 
 // auditAt is audit for work outside a request (the client's address and

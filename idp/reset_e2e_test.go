@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/idp/idptest"
 	"github.com/hostportal/idp/mail/mailtest"
@@ -50,6 +52,24 @@ func askReset(t *testing.T, env *idptest.Env, r *rp, name string) (*idptest.Brow
 	form := forgot.Form()
 	form.Set("username", name)
 	return b, b.Post(env.Issuer+"/password/forgot", form)
+}
+
+// lastMail is the newest mail with that subject (other mails, such as
+// security notices, may be sent at the same time).
+func lastMail(t *testing.T, smtp *mailtest.Server, subject string) mailtest.Mail {
+	t.Helper()
+	mails := smtp.Mails()
+	for i := len(mails) - 1; i >= 0; i-- {
+		if mails[i].Subject == subject {
+			return mails[i]
+		}
+	}
+	var got []string
+	for _, m := range mails {
+		got = append(got, m.Subject)
+	}
+	t.Fatalf("no mail with subject %q; got %q", subject, got)
+	return mailtest.Mail{}
 }
 
 // linkIn returns the reset link of the newest mail to address.
@@ -138,9 +158,7 @@ func TestForgotPassword(t *testing.T) {
 
 		// Audited, and alice is told by e-mail.
 		env.Server.Wait()
-		if m := smtp.Last(t); !strings.Contains(m.Subject, "Your password was reset") {
-			t.Fatalf("last mail %q, want the security notice", m.Subject)
-		}
+		lastMail(t, smtp, "Security alert: Your password was reset")
 		events, _ := env.Store.ListAudit(ctx, storage.AuditQuery{UserID: mustID(t, env, "alice"), Limit: 50})
 		var reset bool
 		for _, e := range events {
@@ -169,7 +187,7 @@ func TestResetNeedsSecondFactor(t *testing.T) {
 
 		askReset(t, env, r, "alice@example.com") // by e-mail address
 		env.Server.Wait()
-		link := linkIn(t, smtp.Last(t))
+		link := linkIn(t, lastMail(t, smtp, "Reset your password"))
 		p := br.Follow(env.Issuer, br.Get(link)) // the remembered browser
 		if !p.Contains(`<label for="code">Authentication Code</label>`) || p.Contains("New password") {
 			t.Fatalf("the reset link did not ask for the second factor first:\n%s", p.Body)
@@ -206,7 +224,7 @@ func TestResetNeedsSecondFactor(t *testing.T) {
 		askReset(t, env, r, "alice")
 		env.Server.Wait()
 		b2 := env.NewBrowser()
-		p = b2.Follow(env.Issuer, b2.Get(linkIn(t, smtp.Last(t))))
+		p = b2.Follow(env.Issuer, b2.Get(linkIn(t, lastMail(t, smtp, "Reset your password"))))
 		rec := b2.Get(env.Issuer + mustHref(t, p, "Try another method"))
 		rec = b2.Get(env.Issuer + mustHref(t, rec, "Recovery code"))
 		form := rec.Form()
@@ -224,10 +242,10 @@ func TestResetLinks(t *testing.T) {
 	env, r, smtp := mailSetup(t, idptest.Backends[0])
 	askReset(t, env, r, "alice")
 	env.Server.Wait()
-	first := linkIn(t, smtp.Last(t))
+	first := linkIn(t, lastMail(t, smtp, "Reset your password"))
 	askReset(t, env, r, "alice")
 	env.Server.Wait()
-	second := linkIn(t, smtp.Last(t))
+	second := linkIn(t, lastMail(t, smtp, "Reset your password"))
 	b := env.NewBrowser()
 	if p := b.Get(first); p.Status != http.StatusBadRequest {
 		t.Fatalf("an older link after a newer one: %s", p)
@@ -250,7 +268,7 @@ func TestResetLinks(t *testing.T) {
 	loginToAccount(t, env, bb, "bob", alicePassword, nil)
 	askReset(t, env, r, "alice")
 	env.Server.Wait()
-	p := bb.Follow(env.Issuer, bb.Get(linkIn(t, smtp.Last(t))))
+	p := bb.Follow(env.Issuer, bb.Get(linkIn(t, lastMail(t, smtp, "Reset your password"))))
 	if !p.Contains("for <strong>alice</strong>") {
 		t.Fatalf("reset page in bob's browser:\n%s", p.Body)
 	}
@@ -338,8 +356,8 @@ func TestAccountPasswordAndEmail(t *testing.T) {
 			t.Fatalf("a new address: %s\n%s", p, p.Body)
 		}
 		env.Server.Wait()
-		m := smtp.Last(t)
-		if m.To[0] != "alice@example.org" || m.Subject != "Confirm your e-mail address" {
+		m := lastMail(t, smtp, "Confirm your e-mail address")
+		if m.To[0] != "alice@example.org" {
 			t.Fatalf("confirmation mail %+v", m)
 		}
 		if u, _ := env.Store.UserByUsername(ctx, "alice"); u.Email != "alice@example.com" {
@@ -361,7 +379,7 @@ func TestAccountPasswordAndEmail(t *testing.T) {
 			t.Fatalf("a used confirmation link: %s", p)
 		}
 		env.Server.Wait()
-		if m := smtp.Last(t); m.To[0] != "alice@example.com" || !strings.Contains(m.Subject, "e-mail address was changed") {
+		if m := lastMail(t, smtp, "Security alert: Your e-mail address was changed to alice@example.org"); m.To[0] != "alice@example.com" {
 			t.Fatalf("the old address was not told: %+v", m)
 		}
 	})
@@ -393,5 +411,55 @@ func TestSecurityNotifications(t *testing.T) {
 	quiet.Server.Wait()
 	if n := len(qsmtp.Mails()); n != 0 {
 		t.Fatalf("%d mails with notifications off", n)
+	}
+}
+
+// A new password ends what the old one opened: access tokens, codes of
+// logins before it, and a pending change of the e-mail address (whoever
+// knew the old password must not move where reset links go).
+func TestPasswordChangeEndsTheOldOnes(t *testing.T) {
+	env, r, smtp := mailSetup(t, idptest.Backends[0])
+	ctx := context.Background()
+	f := r.start()
+	tok, _, _ := r.exchange(f, r.codeFrom(f, login(t, env, env.NewBrowser(), f, "alice", alicePassword)))
+	if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
+		t.Fatalf("userinfo before the change: %v", err)
+	}
+	// An attacker with the old password asks to move the e-mail address.
+	br := env.NewBrowser()
+	loginToAccount(t, env, br, "alice", alicePassword, nil)
+	form := br.Get(env.Issuer + "/account/email").Form()
+	form.Set("email", "mallory@example.net")
+	br.Post(env.Issuer+"/account/email", form)
+	env.Server.Wait()
+	confirm := regexp.MustCompile(`https?://[^\s"<>]+/account/email/confirm\?token=[A-Za-z0-9_%-]+`).FindString(lastMail(t, smtp, "Confirm your e-mail address").Text)
+	// The owner is told while it can still be stopped.
+	if m := lastMail(t, smtp, "Security alert: A change of your e-mail address to mallory@example.net was asked for"); m.To[0] != "alice@example.com" {
+		t.Fatalf("the owner was not told: %+v", m)
+	}
+	// A login whose code is not redeemed yet.
+	pendingFlow := r.start()
+	code := r.codeFrom(pendingFlow, login(t, env, env.NewBrowser(), pendingFlow, "alice", alicePassword))
+
+	env.Clock.Advance(time.Second)
+	askReset(t, env, r, "alice")
+	env.Server.Wait()
+	lb := env.NewBrowser()
+	p := lb.Follow(env.Issuer, lb.Get(linkIn(t, lastMail(t, smtp, "Reset your password"))))
+	if p := setNewPassword(t, env, lb, p, newPassword, newPassword); p.Status != http.StatusOK {
+		t.Fatalf("reset: %s", p)
+	}
+	if _, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("an access token of before the reset still reads userinfo")
+	}
+	if _, err := r.conf.Exchange(ctx, code, oauth2.VerifierOption(pendingFlow.verifier)); err == nil {
+		t.Fatal("a code of a login before the reset was redeemed")
+	}
+	cb := env.NewBrowser()
+	if p := cb.Get(confirm); p.Status != http.StatusBadRequest {
+		t.Fatalf("the e-mail change asked for before the reset still works: %s", p)
+	}
+	if u, _ := env.Store.UserByUsername(ctx, "alice"); u.Email != "alice@example.com" {
+		t.Fatalf("e-mail after all: %s", u.Email)
 	}
 }

@@ -71,6 +71,7 @@ type Server struct {
 	provider     *op.Provider
 	handler      http.Handler
 	discovery    []byte
+	metrics      *metrics
 	cookies      cookieNames
 	origins      originCache
 }
@@ -143,11 +144,12 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 
+	s.metrics = newMetrics(provider)
 	mux := http.NewServeMux()
 	s.Mount(mux)
 	mux.Handle("/", provider)
 	s.handler = securityHeaders(strings.HasPrefix(s.cfg.Issuer, "https://"),
-		op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(mux))
+		op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(s.metrics.instrument(mux)))
 	return s, nil
 }
 
@@ -213,6 +215,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /logged-out", s.handleLoggedOut)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("GET /static/", http.StripPrefix("/static/", templates.Static()))
 	mux.HandleFunc("GET /{$}", s.handleHome)
 }
@@ -371,6 +374,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, h
 }
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.metrics.serverError(err)
 	if errors.Is(err, password.ErrBusy) {
 		w.Header().Set("Retry-After", "5")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Too busy", "The service is very busy right now. Please try again in a few seconds.", err)
@@ -450,6 +454,7 @@ func (s *Server) audit(ctx context.Context, r *http.Request, e storage.AuditEven
 	}
 	slog.InfoContext(ctx, "audit", "type", e.Type, "result", e.Result, "user_id", e.UserID, "username", e.Username,
 		"client_id", e.ClientID, "ip", e.IP, "details", e.Details)
+	s.metrics.observe(e)
 	s.notify(e)
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/hostportal/idp/secret"
@@ -150,13 +151,18 @@ func (s *Server) currentSession(ctx context.Context, r *http.Request) (*Session,
 func sessionGenKey(userID string) string { return "sess-gen:" + userID }
 
 // revokeSessions ends every provider session of the user, in every
-// browser, by starting a new generation of their sessions. The counter
-// outlives every session it can end; should it expire anyway, the
-// generation falls back to 0 and sessions of a later one end too (the
-// safe direction).
+// browser, by starting a new generation of their sessions. Each new
+// generation keeps the number a session lifetime (and an hour) longer, so
+// a number is never handed out again while a session of it may live:
+// when it lapses, every session of it has expired (or, created later,
+// ends early with it: the safe direction). Two revocations at once both
+// end every earlier session.
 func (s *Server) revokeSessions(ctx context.Context, userID string) error {
-	_, err := s.pending.Incr(ctx, sessionGenKey(userID), s.cfg.Session.Lifetime+time.Hour)
-	return err
+	gen, err := s.counter(ctx, sessionGenKey(userID))
+	if err != nil {
+		return err
+	}
+	return s.pending.Set(ctx, sessionGenKey(userID), []byte(strconv.FormatInt(gen+1, 10)), s.cfg.Session.Lifetime+time.Hour)
 }
 
 // startSession replaces the browser's session with a new one under a new

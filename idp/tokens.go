@@ -26,6 +26,7 @@ type accessTokenData struct {
 	Exp      int64    `json:"e"`
 	Family   string   `json:"f,omitempty"` // the login's refresh-token family
 	Grant    string   `json:"g,omitempty"` // authorization_code, refresh_token or client_credentials
+	Issued   int64    `json:"t,omitempty"` // when it was made (Unix ns): a later password change voids it
 }
 
 // familyRevocationID is the deny-list entry that revokes every access

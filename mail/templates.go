@@ -54,6 +54,10 @@ type Notice struct {
 	// account, at the provider; empty: the message points to the sign-in
 	// page's "Forgot password?" only.
 	AccountURL string
+	// Advice, when set, replaces the "if this wasn't you" steps, for
+	// events after which resetting the password would not help (the
+	// address itself was changed: reset links would go to the new one).
+	Advice string
 }
 
 func (ResetLink) kind() string    { return "reset_link" }

@@ -156,10 +156,13 @@ func (s *Service) SetPassword(ctx context.Context, actor Actor, username, pw str
 	if err := s.Store.SetPasswordHash(ctx, u.ID, hash, s.now()); err != nil {
 		return fmt.Errorf("setting the password of %s: %w", u.Username, err)
 	}
-	// A new password ends every "Remember this device": whoever knew the
-	// old one must not skip the second factor with it.
+	// A new password ends every "Remember this device" and every refresh
+	// token: whoever knew the old one must not go on with it.
 	if _, err := s.Store.DeleteRememberedDevices(ctx, u.ID); err != nil {
 		return fmt.Errorf("the password of %s was changed, but forgetting their remembered devices failed: %w", u.Username, err)
+	}
+	if err := s.Store.RevokeUserRefreshTokens(ctx, u.ID, "", s.now()); err != nil {
+		return fmt.Errorf("the password of %s was changed, but revoking their refresh tokens failed: %w", u.Username, err)
 	}
 	return s.audit(ctx, actor, storage.AuditEvent{Type: "user.password_changed", UserID: u.ID, Username: u.Username},
 		"the password of "+u.Username+" was changed")

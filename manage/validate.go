@@ -136,11 +136,17 @@ func checkPassword(pw string, min int) error {
 		return invalid("password", "That password is not valid UTF-8 text. Type it again, or choose another.")
 	}
 	n := utf8.RuneCountInString(pw)
+	// Characters other than white space: twelve spaces are not twelve characters of secret.
+	visible := utf8.RuneCountInString(strings.Join(strings.Fields(pw), ""))
 	switch {
 	case n < min:
 		return invalid("password", "That password is too short: use at least %d characters; a passphrase of a few words is easy to remember.", min)
-	case n > MaxPasswordLength:
-		return invalid("password", "That password is too long: use at most %d characters.", MaxPasswordLength)
+	// The login reads at most MaxPasswordLength bytes (bounded hashing
+	// cost), so a longer password could be set but never used.
+	case len(pw) > MaxPasswordLength:
+		return invalid("password", "That password is too long: use at most %d bytes (fewer characters for letters outside English).", MaxPasswordLength)
+	case visible < min/2:
+		return invalid("password", "That password is mostly spaces. Use at least %d characters other than spaces.", min/2)
 	case password.IsPattern(pw):
 		return invalid("password", "That password is too easy to guess: one character or a short piece repeated, or letters, digits or keys in order, are among the first things attackers try. Choose another, such as a few unrelated words.")
 	case password.IsCommon(pw):

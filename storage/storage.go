@@ -204,10 +204,15 @@ type AuditQuery struct {
 	Limit  int       // at most this many; 0 means 100
 }
 
-// Audit is the append-only security log.
+// Audit is the append-only security log. Events are never changed; the
+// only removal is by age (audit.retention).
 type Audit interface {
 	AppendAudit(ctx context.Context, e *AuditEvent) error // sets e.ID
 	ListAudit(ctx context.Context, q AuditQuery) ([]*AuditEvent, error)
+	// DeleteAuditBefore removes every event (of every user) whose Time is
+	// before before, at the store's millisecond precision (an event at
+	// before itself stays), and returns how many it removed.
+	DeleteAuditBefore(ctx context.Context, before time.Time) (int64, error)
 }
 
 // TOTP is a user's authenticator-app enrolment. Secret is sealed by the

@@ -93,6 +93,10 @@ type AccountPage struct {
 	Phone PhoneSection
 	Keys  KeysSection
 
+	// Activity is "Recent security activity", newest first: sign-ins and
+	// changes to the login, so that the user notices what they did not do.
+	Activity []ActivityItem
+
 	LogoutAction string // "Log Out" posts here
 }
 
@@ -180,6 +184,16 @@ type DeviceItem struct {
 	Created     string
 	LastUsed    string
 	Expires     string
+}
+
+// ActivityItem is one security event on the account page, in plain
+// language, with its time already formatted. Device and IP are empty when
+// the event did not come from a browser (an operator's command).
+type ActivityItem struct {
+	Label  string // "New sign-in", "2-Factor Auth turned on", ...
+	Time   string
+	Device string // "Chrome on macOS", from the user agent
+	IP     string
 }
 
 // EnrolTOTPPage sets up the authenticator app: the QR code, the setup key

@@ -257,6 +257,27 @@ var cases = []struct {
 			{Name: "Laptop", Added: "3 Mar 2026, 10:00 UTC", RemoveURL: "/account/keys/remove?key=k_9x"},
 		}},
 	}},
+	{"account_activity", AccountPage{
+		Base:                Base{Title: "Your account", CSRFToken: token},
+		Username:            "jane.doe",
+		Name:                "Jane Doe",
+		Email:               "jane.doe@example.com",
+		EmailVerified:       true,
+		ChangePasswordURL:   "/account/password",
+		TOTPEnabled:         true,
+		DisableTOTPURL:      "/account/2fa/disable",
+		RecoveryCodesLeft:   9,
+		RegenerateCodesURL:  "/account/recovery-codes",
+		ForgetDevicesAction: "/account/devices/forget",
+		LogoutAction:        "/account/logout",
+		Activity: []ActivityItem{
+			{Label: "New sign-in", Time: "4 Mar 2026, 09:14 UTC", Device: "Chrome on macOS", IP: "203.0.113.7"},
+			{Label: "Recovery code used", Time: "4 Mar 2026, 09:14 UTC", Device: "Chrome on macOS", IP: "203.0.113.7"},
+			{Label: "Failed sign-in attempt", Time: "3 Mar 2026, 23:02 UTC", Device: "Unknown browser", IP: "2001:db8::17"},
+			{Label: "2-Factor Auth turned on", Time: "2 Mar 2026, 18:40 UTC", Device: "Safari on iPhone", IP: "198.51.100.23"},
+			{Label: "Second factors reset by support", Time: "1 Mar 2026, 10:00 UTC"},
+		},
+	}},
 	{"forgot_password", ForgotPasswordPage{
 		Base:    Base{Title: "Forgot your password?", CSRFToken: token},
 		Action:  "/password/forgot",
@@ -716,6 +737,7 @@ func TestUserDataIsEscaped(t *testing.T) {
 		ChangeEmailPage{Action: "javascript:alert(1)", Email: evil, Pending: evil, Input: `"><script>x</script>`, CancelURL: "javascript:alert(1)"},
 		ConfirmEmailPage{Action: "javascript:alert(1)", Token: `"><script>`, Email: evil, Username: evil},
 		AccountPage{Email: evil, ChangeEmailURL: "javascript:alert(1)", ChangePasswordURL: "javascript:alert(1)"},
+		AccountPage{ChangePasswordURL: "javascript:alert(1)", Activity: []ActivityItem{{Label: evil, Time: evil, Device: evil, IP: evil}}},
 
 		EnrolTOTPPage{
 			AuthRequestID: evil, QRCodePNG: qrPNG, SetupKey: evil, OTPAuthURL: "javascript:alert(1)",
@@ -864,5 +886,45 @@ func TestPagesLinkServedAssets(t *testing.T) {
 				t.Errorf("%s links %s: status %d", c.name, m[1], res.StatusCode)
 			}
 		}
+	}
+}
+
+// "Recent security activity" comes after "Remembered devices", lists each
+// event with its time, device and IP, and tells the user what to do.
+func TestAccountActivity(t *testing.T) {
+	out := renderAll(t)
+	page := out["account_activity"]
+	devices, activity := strings.Index(page, `id="devices-heading"`), strings.Index(page, `<h2 id="activity-heading">Recent security activity</h2>`)
+	if devices < 0 || activity < devices {
+		t.Fatalf("the activity section is missing or not after Remembered devices (at %d, devices at %d)", activity, devices)
+	}
+	section := page[activity:]
+	for _, w := range []string{
+		`<p class="device-name">New sign-in</p>`,
+		`<dd>4 Mar 2026, 09:14 UTC</dd>`,
+		`<dt>Device</dt>
+<dd>Chrome on macOS</dd>`,
+		`<dt>IP address</dt>
+<dd>203.0.113.7</dd>`,
+		`<p class="device-name">Failed sign-in attempt</p>`,
+		`<p>Not you? <a href="/account/password">Change your password</a> and contact support.</p>`,
+	} {
+		if !strings.Contains(section, w) {
+			t.Errorf("activity section lacks %s", w)
+		}
+	}
+	if n := strings.Count(section, `<p class="device-name">`); n != 5 {
+		t.Errorf("activity section lists %d events, want 5", n)
+	}
+	// An operator's reset has no device or IP: none is made up.
+	reset := section[strings.Index(section, "Second factors reset by support"):]
+	reset = reset[:strings.Index(reset, "</li>")]
+	if strings.Contains(reset, "Device") || strings.Contains(reset, "IP address") {
+		t.Errorf("event without a device or IP shows them: %s", reset)
+	}
+
+	empty := out["account"]
+	if !strings.Contains(empty, "Recent security activity") || !strings.Contains(empty, "No recent security activity.") || strings.Contains(empty, "Not you?") {
+		t.Error("account page without activity: want the heading and \"No recent security activity.\" only")
 	}
 }

@@ -159,7 +159,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	go keySet.Run(runCtx, signing.ReloadInterval)
-	go cleanup(runCtx, st, now)
+	go cleanup(runCtx, st, now, cfg.Audit.Retention)
 
 	served := make(chan error, 1)
 	go func() { served <- httpSrv.Serve(ln) }()
@@ -215,9 +215,9 @@ func warnInsecure(log *slog.Logger, cfg *config.Config, generatedKey bool) {
 	}
 }
 
-// cleanup removes expired refresh tokens, revocations and retired keys
-// every hour.
-func cleanup(ctx context.Context, st storage.Store, now func() time.Time) {
+// cleanup removes expired refresh tokens, revocations and retired keys,
+// and audit events older than auditRetention (0: kept forever), every hour.
+func cleanup(ctx context.Context, st storage.Store, now func() time.Time, auditRetention time.Duration) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -226,16 +226,36 @@ func cleanup(ctx context.Context, st storage.Store, now func() time.Time) {
 			return
 		case <-t.C:
 		}
-		for name, fn := range map[string]func(context.Context, time.Time) (int64, error){
-			"refresh tokens":           st.DeleteExpiredRefreshTokens,
-			"access token revocations": st.DeleteExpiredRevocations,
-			"signing keys":             st.DeleteExpiredKeys,
-		} {
-			if n, err := fn(ctx, now()); err != nil {
-				slog.ErrorContext(ctx, "cleanup failed", "what", name, "error", err)
-			} else if n > 0 {
-				slog.InfoContext(ctx, "cleanup", "what", name, "deleted", n)
-			}
+		cleanupOnce(ctx, st, now(), auditRetention)
+	}
+}
+
+// cleanupOnce is one round of cleanup: each kind on its own, so that one
+// failing does not stop the others. Every instance runs it; the deletions
+// are idempotent.
+func cleanupOnce(ctx context.Context, st storage.Store, now time.Time, auditRetention time.Duration) {
+	type task struct {
+		what   string
+		run    func(context.Context, time.Time) (int64, error)
+		before time.Time // what ended (or happened) before this goes
+		always bool      // log the count even when nothing was deleted
+	}
+	tasks := []task{
+		{what: "refresh tokens", run: st.DeleteExpiredRefreshTokens, before: now},
+		{what: "access token revocations", run: st.DeleteExpiredRevocations, before: now},
+		{what: "signing keys", run: st.DeleteExpiredKeys, before: now},
+	}
+	if auditRetention > 0 {
+		// Logged every hour, so that operators see the retention at work.
+		tasks = append(tasks, task{what: "audit events", run: st.DeleteAuditBefore, before: now.Add(-auditRetention), always: true})
+	}
+	for _, tk := range tasks {
+		n, err := tk.run(ctx, tk.before)
+		switch {
+		case err != nil:
+			slog.ErrorContext(ctx, "cleanup failed", "what", tk.what, "error", err)
+		case n > 0 || tk.always:
+			slog.InfoContext(ctx, "cleanup", "what", tk.what, "deleted", n, "before", tk.before.UTC().Format(time.RFC3339))
 		}
 	}
 }

@@ -44,6 +44,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RevokedAccessTokens", testRevokedAccessTokens},
 		{"Audit", testAudit},
 		{"AuditDefaultLimit", testAuditDefaultLimit},
+		{"DeleteAuditBefore", testDeleteAuditBefore},
 		{"DeleteUserCascades", testDeleteUserCascades},
 		{"DeleteClientCascades", testDeleteClientCascades},
 		{"TOTP", testTOTP},
@@ -879,6 +880,67 @@ func testAuditDefaultLimit(t *testing.T, s storage.Store) {
 		t.Fatalf("ListAudit with Limit 0 returned %d events, want 100", len(got))
 	}
 	sameTime(t, "newest event", got[0].Time, at(100*time.Second))
+}
+
+func testDeleteAuditBefore(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	n, err := s.DeleteAuditBefore(ctx, at(time.Hour))
+	must(t, err, "DeleteAuditBefore on an empty log")
+	if n != 0 {
+		t.Errorf("DeleteAuditBefore on an empty log deleted %d, want 0", n)
+	}
+
+	events := []*storage.AuditEvent{
+		{Time: at(-48 * time.Hour), Type: "login.succeeded", Actor: "user", UserID: "u1", Result: "success"},
+		{Time: at(-time.Hour), Type: "user.created", Actor: "operator", UserID: "u2", Result: "success"},
+		{Time: at(-time.Millisecond), Type: "login.failed", Actor: "user", Result: "failure"},
+		{Time: at(0), Type: "login.succeeded", Actor: "user", UserID: "u1", Result: "success"},
+		{Time: at(time.Hour), Type: "mfa.totp_enabled", Actor: "user", UserID: "u2", Result: "success"},
+	}
+	for _, e := range events {
+		must(t, s.AppendAudit(ctx, e), "AppendAudit")
+	}
+	remaining := func(want ...*storage.AuditEvent) {
+		t.Helper()
+		got, err := s.ListAudit(ctx, storage.AuditQuery{})
+		must(t, err, "ListAudit")
+		if len(got) != len(want) {
+			t.Fatalf("%d events left, want %d", len(got), len(want))
+		}
+		for i := range got { // newest first
+			checkSame(t, fmt.Sprintf("event %d left", i), got[i], want[len(want)-1-i])
+		}
+	}
+
+	// The cut-off is exclusive: the event at base itself stays, the one a
+	// millisecond before goes, whoever's events they are.
+	n, err = s.DeleteAuditBefore(ctx, base)
+	must(t, err, "DeleteAuditBefore")
+	if n != 3 {
+		t.Errorf("DeleteAuditBefore(base) deleted %d events, want 3", n)
+	}
+	remaining(events[3], events[4])
+
+	n, err = s.DeleteAuditBefore(ctx, base)
+	must(t, err, "DeleteAuditBefore again")
+	if n != 0 {
+		t.Errorf("DeleteAuditBefore a second time deleted %d, want 0", n)
+	}
+	remaining(events[3], events[4])
+
+	// New events get new IDs after a deletion: the log stays in order.
+	last := &storage.AuditEvent{Time: at(2 * time.Hour), Type: "login.failed", Actor: "user", UserID: "u1", Result: "failure"}
+	must(t, s.AppendAudit(ctx, last), "AppendAudit after DeleteAuditBefore")
+	if last.ID <= events[4].ID {
+		t.Errorf("event after a deletion got ID %d, not after %d", last.ID, events[4].ID)
+	}
+
+	n, err = s.DeleteAuditBefore(ctx, at(24*time.Hour))
+	must(t, err, "DeleteAuditBefore everything")
+	if n != 3 {
+		t.Errorf("DeleteAuditBefore a day later deleted %d events, want 3", n)
+	}
+	remaining()
 }
 
 func testDeleteUserCascades(t *testing.T, s storage.Store) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hostportal/idp/storage"
 )
@@ -84,4 +85,11 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]*storage
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	return events, nil
+}
+
+// DeleteAuditBefore removes events older than before (audit.retention); the
+// index on time keeps it cheap when run every hour.
+func (s *Store) DeleteAuditBefore(ctx context.Context, before time.Time) (int64, error) {
+	return s.execCount(ctx, s.db, "sqlstore: delete old audit events",
+		`DELETE FROM audit_events WHERE time < ?`, millis(before))
 }

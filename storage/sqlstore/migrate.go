@@ -13,7 +13,7 @@ import (
 // LatestMigration is the schema version Migrate brings a database to: the
 // number of the newest file in migrations/sqlite and migrations/postgres
 // (the two dialects move in step; a test checks both).
-const LatestMigration int64 = 3
+const LatestMigration int64 = 4
 
 //go:embed migrations
 var migrations embed.FS
