@@ -218,6 +218,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.Handle("GET /metrics", s.metrics.handler())
 	mux.Handle("GET /static/", http.StripPrefix("/static/", templates.Static()))
 	mux.HandleFunc("GET /{$}", s.handleHome)
+	s.mountAdmin(mux)
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
