@@ -359,11 +359,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.URL != "" {
 		ok := false
-		for _, p := range []string{"redis://", "rediss://", "redis+sentinel://", "redis+cluster://"} {
+		for _, p := range []string{"redis://", "rediss://", "redis+sentinel://", "rediss+sentinel://", "redis+cluster://", "rediss+cluster://", "unix://"} {
 			ok = ok || strings.HasPrefix(c.Redis.URL, p)
 		}
 		if !ok {
-			bad("redis.url", "must be empty (in-process store) or a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+			bad("redis.url", "must be empty (in-process store) or a redis://, rediss://, redis+sentinel://, redis+cluster:// (rediss+ for TLS) or unix:// URL")
 		}
 	}
 	switch c.SMS.Provider {

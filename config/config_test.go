@@ -88,6 +88,8 @@ func TestDefaults(t *testing.T) {
 		{"empty environment", []string{}},
 		{"only other variables", []string{"HOME=/root", "PATH=/bin", "IDP=1", "IDPX_LISTEN=x", "NOT_IDP_LISTEN=x", "garbage"}},
 		{"IDP_CONFIG is not a key", []string{"IDP_CONFIG=/nowhere.yaml"}},
+		{"Kubernetes service variables are not keys", []string{"IDP_SERVICE_HOST=10.0.0.1", "IDP_SERVICE_PORT=80",
+			"IDP_PORT=tcp://10.0.0.1:80", "IDP_PORT_80_TCP_ADDR=10.0.0.1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := loadEnv(tc.env...)

@@ -53,7 +53,7 @@ func Load(src Source) (*Config, error) {
 	for _, kv := range src.Environ {
 		name, value, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, EnvPrefix) || slices.Contains(nonKeyEnv, name) ||
-			strings.HasPrefix(name, "IDP_TEST_") {
+			strings.HasPrefix(name, "IDP_TEST_") || kubernetesServiceEnv(name) {
 			continue
 		}
 		key := envKey(name, keys)
@@ -172,6 +172,15 @@ func flatten(v reflect.Value, prefix string) map[string]any {
 		}
 	}
 	return out
+}
+
+// kubernetesServiceEnv reports whether name is one of the variables
+// Kubernetes sets for a Service named "idp" (IDP_SERVICE_HOST,
+// IDP_SERVICE_PORT, IDP_PORT, IDP_PORT_8080_TCP_ADDR, ...): not keys, and
+// no reason to refuse to start.
+func kubernetesServiceEnv(name string) bool {
+	return strings.HasPrefix(name, "IDP_SERVICE_HOST") || strings.HasPrefix(name, "IDP_SERVICE_PORT") ||
+		name == "IDP_PORT" || strings.HasPrefix(name, "IDP_PORT_")
 }
 
 // FromEnvironment is the usual source: file (may be empty) and os.Environ.

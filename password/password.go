@@ -51,7 +51,7 @@ func NewHasher(params Params, maxConcurrent, maxQueue int) (*Hasher, error) {
 		return nil, fmt.Errorf("password: invalid argon2id parameters %+v", params)
 	}
 	if maxConcurrent <= 0 {
-		maxConcurrent = runtime.NumCPU()
+		maxConcurrent = runtime.GOMAXPROCS(0) // the CPUs this process may use (container limits included)
 	}
 	if maxQueue <= 0 {
 		maxQueue = 64 * maxConcurrent
