@@ -277,25 +277,37 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	next := "/account?notice=phone-verified#phone"
 	if s.cfg.MFA.SMSAsOnlyFactor && !has {
-		left, err := s.store.CountRecoveryCodes(ctx, u.ID)
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		if left == 0 {
-			codes, err := s.newRecoveryCodes(ctx, u.ID)
-			if err != nil {
-				s.serverError(w, r, err)
-				return
-			}
-			s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
-				Details: map[string]string{"why": "phone is the only second factor"}})
-			s.showCodes(w, r, u, codes, "/account?notice=phone-verified#phone")
-			return
-		}
+		s.firstFactorCodes(w, r, u, "phone is the only second factor", next)
+		return
 	}
-	http.Redirect(w, r, "/account?notice=phone-verified#phone", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// firstFactorCodes hands out recovery codes with a user's first second
+// factor (a phone, a security key), as the app's enrolment does: losing
+// that one factor must not lock them out. Users who have codes keep them;
+// either way the browser ends at next.
+func (s *Server) firstFactorCodes(w http.ResponseWriter, r *http.Request, u *storage.User, why, next string) {
+	ctx := r.Context()
+	left, err := s.store.CountRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if left > 0 {
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return
+	}
+	codes, err := s.newRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
+		Details: map[string]string{"why": why}})
+	s.showCodes(w, r, u, codes, next)
 }
 
 // handlePhoneRemove removes the cell phone: no more codes go to it.

@@ -235,25 +235,12 @@ func (s *Server) handleAddKey(w http.ResponseWriter, r *http.Request) {
 	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.security_key_added", UserID: u.ID, Username: u.Username, Result: "success",
 		Details: map[string]string{"key": k.ID, "name": name, "platform": strconv.FormatBool(mfa.PlatformCredential(cred))}})
+	next := "/account?notice=key-added#security-keys"
 	if !hadFactor {
-		left, err := s.store.CountRecoveryCodes(ctx, u.ID)
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		if left == 0 {
-			codes, err := s.newRecoveryCodes(ctx, u.ID)
-			if err != nil {
-				s.serverError(w, r, err)
-				return
-			}
-			s.audit(ctx, r, storage.AuditEvent{Type: "mfa.recovery_codes_regenerated", UserID: u.ID, Username: u.Username, Result: "success",
-				Details: map[string]string{"why": "first security key"}})
-			s.showCodes(w, r, u, codes, "/account?notice=key-added#security-keys")
-			return
-		}
+		s.firstFactorCodes(w, r, u, "first security key", next)
+		return
 	}
-	http.Redirect(w, r, "/account?notice=key-added#security-keys", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // userKey is the user's key with that id, or nil.
