@@ -259,6 +259,16 @@ func (s *Server) adminAuthenticate(c *adminCall) (*storage.Client, bool) {
 			return invalid("revoked")
 		}
 	}
+	if d.Issued != 0 {
+		stale, err := s.tokensRevokedAfter(ctx, "client:"+d.ClientID, time.Unix(0, d.Issued))
+		if err != nil {
+			c.serverError(err)
+			return nil, false
+		}
+		if stale {
+			return invalid("from before the client's secret changed")
+		}
+	}
 	client, err := s.store.ClientByID(ctx, d.ClientID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return invalid("of a client that no longer exists")

@@ -3,6 +3,7 @@ package idp
 import (
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/storage"
@@ -52,6 +53,10 @@ func (s *Server) adminCreateClient(c *adminCall) {
 		return
 	}
 	c.clientID = req.ClientID
+	if slices.Contains(req.Scopes, adminScope) || req.FirstParty {
+		c.cliOnly("Clients with scope idp:admin, and first-party clients (no consent page), are made with `idp client add` or in the configuration file: an admin token must not be able to mint lasting admin credentials or skip consent.")
+		return
+	}
 	cl, generated, err := c.svc.CreateClient(c.ctx, c.actor, manage.NewClient{
 		ID: req.ClientID, Name: req.Name, Public: req.Public, RedirectURIs: req.RedirectURIs,
 		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, Grants: req.Grants, Scopes: req.Scopes,
@@ -93,6 +98,16 @@ func (s *Server) adminUpdateClient(c *adminCall) {
 	if !c.decode(&req) {
 		return
 	}
+	cur, err := c.svc.GetClient(c.ctx, id)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	if slices.Contains(cur.Scopes, adminScope) || (req.FirstParty != nil && *req.FirstParty && !cur.FirstParty) ||
+		(req.RequireMFA != nil && !*req.RequireMFA && cur.RequireMFA) {
+		c.cliOnly("Clients with scope idp:admin are changed with `idp client` or in the configuration file, and so are skipping consent (first_party) and dropping require_mfa.")
+		return
+	}
 	cl, err := c.svc.UpdateClient(c.ctx, c.actor, id, manage.ClientChanges{Name: req.Name, RedirectURIs: req.RedirectURIs,
 		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, FirstParty: req.FirstParty, RequireMFA: req.RequireMFA})
 	if err != nil {
@@ -103,18 +118,54 @@ func (s *Server) adminUpdateClient(c *adminCall) {
 }
 
 func (s *Server) adminDeleteClient(c *adminCall) {
-	if err := c.svc.RemoveClient(c.ctx, c.actor, c.pathClient()); err != nil {
+	if !s.adminMayReplace(c) {
+		return
+	}
+	if err := c.svc.RemoveClient(c.ctx, c.actor, c.clientID); err != nil {
 		c.fail(err)
+		return
+	}
+	if err := s.revokeClientTokens(c.ctx, c.clientID); err != nil {
+		c.serverError(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) adminRotateSecret(c *adminCall) {
-	cl, newSecret, err := c.svc.RotateClientSecret(c.ctx, c.actor, c.pathClient())
+	if !s.adminMayReplace(c) {
+		return
+	}
+	cl, newSecret, err := c.svc.RotateClientSecret(c.ctx, c.actor, c.clientID)
 	if err != nil {
 		c.fail(err)
 		return
 	}
+	// Tokens got with the old secret end with it.
+	if err := s.revokeClientTokens(c.ctx, cl.ID); err != nil {
+		c.serverError(err)
+		return
+	}
 	c.reply(http.StatusOK, clientWithSecret{ClientView: manage.ViewClient(cl), ClientSecret: newSecret})
+}
+
+// adminMayReplace refuses deleting or re-keying a client with idp:admin
+// through the API (the CLI and the configuration file can).
+func (s *Server) adminMayReplace(c *adminCall) bool {
+	cur, err := c.svc.GetClient(c.ctx, c.pathClient())
+	if err != nil {
+		c.fail(err)
+		return false
+	}
+	if slices.Contains(cur.Scopes, adminScope) {
+		c.cliOnly("Clients with scope idp:admin are deleted or given a new secret with `idp client` or in the configuration file.")
+		return false
+	}
+	return true
+}
+
+// cliOnly refuses what only the CLI and the configuration file may do.
+func (c *adminCall) cliOnly(detail string) {
+	c.reason = "only through the CLI or configuration"
+	c.problem(http.StatusForbidden, "urn:hostportal:idp:problem:cli-only", "Not through the API", detail, nil)
 }

@@ -731,9 +731,26 @@ func TestAdminClients(t *testing.T) {
 		}
 		a.call("GET", "/admin/v1/clients/nope", nil).problem(t, http.StatusNotFound)
 
+		// What only the CLI or the configuration may do: mint admin clients,
+		// skip consent, drop require_mfa, touch admin clients.
+		for _, bad := range []struct {
+			method, path string
+			body         any
+		}{
+			{"POST", "/admin/v1/clients", map[string]any{"client_id": "evil", "grants": []string{"client_credentials"}, "scopes": []string{"idp:admin"}}},
+			{"POST", "/admin/v1/clients", map[string]any{"client_id": "evil2", "redirect_uris": []string{"https://evil.example.com/cb"}, "first_party": true}},
+			{"PATCH", "/admin/v1/clients/portal", map[string]any{"first_party": true}},
+			{"POST", "/admin/v1/clients/admin/rotate-secret", nil},
+			{"DELETE", "/admin/v1/clients/admin", nil},
+			{"PATCH", "/admin/v1/clients/admin", map[string]any{"name": "x"}},
+		} {
+			if p := a.call(bad.method, bad.path, bad.body).problem(t, http.StatusForbidden); p.Type != "urn:hostportal:idp:problem:cli-only" {
+				t.Errorf("%s %s: %v", bad.method, bad.path, p)
+			}
+		}
 		got := a.ok(a.call("PATCH", "/admin/v1/clients/portal", map[string]any{"name": "Team Portal", "redirect_uris": []string{"https://portal.example.com/cb"},
-			"post_logout_redirect_uris": []string{"https://portal.example.com/"}, "first_party": true, "require_mfa": true}), http.StatusOK)
-		if got["name"] != "Team Portal" || fmt.Sprint(got["redirect_uris"]) != "[https://portal.example.com/cb]" || got["first_party"] != true || got["require_mfa"] != true {
+			"post_logout_redirect_uris": []string{"https://portal.example.com/"}, "require_mfa": true}), http.StatusOK)
+		if got["name"] != "Team Portal" || fmt.Sprint(got["redirect_uris"]) != "[https://portal.example.com/cb]" || got["require_mfa"] != true {
 			t.Errorf("after PATCH: %v", got)
 		}
 		if c, _ := a.Store.ClientByID(ctx, "portal"); !c.RequireMFA || c.Name != "Team Portal" || len(c.PostLogoutRedirectURIs) != 1 {
@@ -746,7 +763,13 @@ func TestAdminClients(t *testing.T) {
 			t.Errorf("scopes in PATCH: %+v", p)
 		}
 
-		// rotate-secret: the old secret stops working, the new one works.
+		// rotate-secret: the old secret stops working, the new one works, and
+		// tokens got with the old one end with it.
+		oldToken := a.clientToken("svc", oldSecret, "reports:read")
+		if got := introspect(t, a.Env, "svc", oldSecret, oldToken); got["active"] != true {
+			t.Fatalf("introspection before the rotation: %v", got)
+		}
+		a.Clock.Advance(time.Second)
 		rot := a.ok(a.call("POST", "/admin/v1/clients/svc/rotate-secret", nil), http.StatusOK)
 		newSecret, _ := rot["client_secret"].(string)
 		if newSecret == "" || newSecret == oldSecret || rot["client_id"] != "svc" {
@@ -756,6 +779,9 @@ func TestAdminClients(t *testing.T) {
 			t.Error("the old secret still works")
 		}
 		a.clientToken("svc", newSecret, "reports:read")
+		if got := introspect(t, a.Env, "svc", newSecret, oldToken); got["active"] == true {
+			t.Error("a token got with the old secret is still active after the rotation")
+		}
 		if p := a.call("POST", "/admin/v1/clients/spa/rotate-secret", nil).problem(t, http.StatusConflict); !strings.Contains(p.Detail, "public") {
 			t.Errorf("rotating a public client: %+v", p)
 		}

@@ -189,10 +189,20 @@ func (s *Server) adminUpdateUser(c *adminCall, u *storage.User) {
 	if !c.decode(&req) {
 		return
 	}
+	old, oldVerified := u.Email, u.EmailVerified
 	u, err := c.svc.UpdateUser(c.ctx, c.actor, u.Username, manage.UserChanges{Email: req.Email, Name: req.Name})
 	if err != nil {
 		c.fail(err)
 		return
+	}
+	// The old address hears of it: reset links now go to the new one.
+	if old != "" && oldVerified && !strings.EqualFold(old, u.Email) && s.mailEnabled() && s.cfg.Email.Notifications {
+		e := storage.AuditEvent{Time: s.now()}
+		user := *u
+		s.background("security notice", func(ctx context.Context) {
+			s.sendNotice(ctx, &user, old, "Your e-mail address was changed to "+user.Email+" by support", e,
+				"contact support at once: password reset links now go to the new address.")
+		})
 	}
 	if req.Email != nil {
 		if err := s.cancelEmailChange(c.ctx, u.ID); err != nil {

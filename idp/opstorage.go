@@ -391,9 +391,15 @@ func (o oidcStorage) accessToken(ctx context.Context, tokenID, subject string) (
 			return nil, errors.New("access token revoked")
 		}
 	}
-	if subject != "" && d.Issued != 0 {
-		if stale, err := o.s.tokensRevokedAfter(ctx, subject, time.Unix(0, d.Issued)); err != nil || stale {
-			return nil, errors.New("access token from before a password change")
+	if d.Issued != 0 {
+		issued := time.Unix(0, d.Issued)
+		if subject != "" {
+			if stale, err := o.s.tokensRevokedAfter(ctx, subject, issued); err != nil || stale {
+				return nil, errors.New("access token from before a password change")
+			}
+		}
+		if stale, err := o.s.tokensRevokedAfter(ctx, "client:"+d.ClientID, issued); err != nil || stale {
+			return nil, errors.New("access token from before the client's secret changed")
 		}
 	}
 	return d, nil

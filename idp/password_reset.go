@@ -439,6 +439,14 @@ func (s *Server) passwordChanged(ctx context.Context, u *storage.User, hash stri
 
 func tokensRevokedKey(userID string) string { return "tokens-revoked:" + userID }
 
+// revokeClientTokens ends every access token the client got so far (its
+// secret changed, or it was deleted: a client of the same id made later
+// does not inherit them).
+func (s *Server) revokeClientTokens(ctx context.Context, clientID string) error {
+	return s.pending.Set(ctx, tokensRevokedKey("client:"+clientID), []byte(strconv.FormatInt(s.now().UnixNano(), 10)),
+		s.cfg.Tokens.AccessTokenLifetime+time.Minute)
+}
+
 // tokensRevokedAfter reports whether the user's credentials changed after
 // t: a code or access token from a login at t no longer counts.
 func (s *Server) tokensRevokedAfter(ctx context.Context, userID string, t time.Time) (bool, error) {

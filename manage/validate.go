@@ -39,8 +39,12 @@ func NormalizeUsername(username string) (string, error) {
 			break
 		}
 	}
+	// "." and ".." would be path segments in URLs that name the user.
+	if strings.Trim(u, ".") == "" {
+		ok = false
+	}
 	if !ok {
-		return "", invalid("username", "invalid username %q: use 1 to %d letters, digits and . _ - @ +", username, MaxUsernameLength)
+		return "", invalid("username", "invalid username %q: use 1 to %d letters, digits and . _ - @ +, not only dots", username, MaxUsernameLength)
 	}
 	return u, nil
 }
