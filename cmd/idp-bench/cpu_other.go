@@ -1,0 +1,13 @@
+//go:build !unix
+
+package main
+
+import (
+	"errors"
+	"time"
+)
+
+// selfCPU needs getrusage.
+func selfCPU() (time.Duration, error) {
+	return 0, errors.New("this process's CPU time is only measured on Unix")
+}
