@@ -108,6 +108,8 @@ func (s *Server) adminUpdateClient(c *adminCall) {
 		c.cliOnly("Clients with scope idp:admin are changed with `idp client` or in the configuration file, and so are skipping consent (first_party) and dropping require_mfa.")
 		return
 	}
+	s.clients.forget(id)
+	defer s.clients.forget(id)
 	cl, err := c.svc.UpdateClient(c.ctx, c.actor, id, manage.ClientChanges{Name: req.Name, RedirectURIs: req.RedirectURIs,
 		PostLogoutRedirectURIs: req.PostLogoutRedirectURIs, FirstParty: req.FirstParty, RequireMFA: req.RequireMFA})
 	if err != nil {
@@ -121,6 +123,7 @@ func (s *Server) adminDeleteClient(c *adminCall) {
 	if !s.adminMayReplace(c) {
 		return
 	}
+	defer s.clients.forget(c.clientID)
 	if err := c.svc.RemoveClient(c.ctx, c.actor, c.clientID); err != nil {
 		c.fail(err)
 		return
@@ -136,6 +139,7 @@ func (s *Server) adminRotateSecret(c *adminCall) {
 	if !s.adminMayReplace(c) {
 		return
 	}
+	defer s.clients.forget(c.clientID)
 	cl, newSecret, err := c.svc.RotateClientSecret(c.ctx, c.actor, c.clientID)
 	if err != nil {
 		c.fail(err)

@@ -60,7 +60,8 @@ type Server struct {
 	pages        *templates.Pages
 	sms          SMSSender
 	phones       *manage.PhonePolicy
-	proxies      []*net.IPNet  // trusted_proxies
+	proxies      []*net.IPNet // trusted_proxies
+	clients      clientCache
 	webauthn     *mfa.WebAuthn // nil when the relying party id is not a domain
 	mail         MailSender
 	mailSlots    chan struct{}
@@ -341,11 +342,17 @@ func (s *Server) clientByID(ctx context.Context, id string) (*client, error) {
 	if id == "" || len(id) > 256 {
 		return nil, fmt.Errorf("client %q: %w", id, storage.ErrNotFound)
 	}
+	now := s.now()
+	if c, ok := s.clients.get(id, now); ok {
+		return c, nil
+	}
 	c, err := s.store.ClientByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return newClient(c, s.cfg.Issuer+"/login", s.cfg.Tokens.IDTokenLifetime), nil
+	cl := newClient(c, s.cfg.Issuer+"/login", s.cfg.Tokens.IDTokenLifetime)
+	s.clients.put(id, cl, now)
+	return cl, nil
 }
 
 // render writes a page; a template failure is logged (the page was not
