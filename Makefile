@@ -3,7 +3,7 @@ GO ?= go
 # The sample portal's client secret (demo only; both processes read it).
 export PORTAL_CLIENT_SECRET ?= demo-portal-secret-for-local-use-only
 
-.PHONY: run test test-race lint build clean
+.PHONY: run test test-race bench lint build clean
 
 # Starts the provider on http://localhost:8080 (SQLite in ./data, in-process
 # pending logins, SMS codes in the log) with a demo user and the sample
@@ -18,12 +18,26 @@ run:
 
 # Every test. Tests that need PostgreSQL, Redis or Chromium find them on
 # 127.0.0.1 (see .ci/run to install and start them); they skip when one is
-# missing, except in CI (CI=true), where that is a failure.
+# missing, except in CI (CI=true), where that is a failure. Then every
+# benchmark once (-benchtime=1x, no tests), so that none stops compiling or
+# working unnoticed; each is cheap at one iteration.
 test:
 	$(GO) test -count=1 ./...
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 
 test-race:
 	$(GO) test -count=1 -race ./...
+
+# Every benchmark, measured: no tests, allocations reported, BENCHTIME per
+# benchmark and BENCHCOUNT runs of each (10 for benchstat); go test runs
+# the packages' benchmarks one package at a time. BENCH selects benchmarks
+# by name, BENCHPKG packages: make bench BENCH=TokenEndpoint BENCHPKG=./idp
+BENCH ?= .
+BENCHTIME ?= 2s
+BENCHCOUNT ?= 1
+BENCHPKG ?= ./...
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m $(BENCHPKG)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
