@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hostportal/idp/internal/testenv"
+	"github.com/hostportal/idp/storage/pending/conformance"
 	"github.com/hostportal/idp/storage/pending/redisstore"
 )
 
@@ -44,7 +45,7 @@ func TestPendingLoginMemory(t *testing.T) {
 	all := make([]login, logins)
 	now := time.Now()
 	for i := range all {
-		id, atPassword, atSecondFactor := pendingLoginJSON(t, now)
+		id, atPassword, atSecondFactor := conformance.PendingLoginJSON(t, now)
 		all[i] = login{key: "ar:" + id, value: atPassword}
 		if i%2 == 1 {
 			all[i].value, all[i].secondFactor = atSecondFactor, true
