@@ -2,7 +2,6 @@ package idp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
-	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/storage"
-	"github.com/hostportal/idp/storage/pending"
 	"github.com/hostportal/idp/templates"
 )
 
@@ -96,26 +93,23 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account?notice=password-changed", http.StatusSeeOther)
 }
 
-// emailChange is an address waiting for its link.
+// emailChange is an address waiting for its link (see links.go).
 type emailChange struct {
-	UserID string `json:"u"`
+	UserID string `json:"-"` // the link's user
 	Email  string `json:"e"`
-	Hash   string `json:"h"`
+	Hash   string `json:"-"` // the link's hash
 }
 
-func emailTokenKey(hash string) string     { return "email:tok:" + hash }
-func emailPendingKey(userID string) string { return "email:user:" + userID }
-
+// pendingEmail is the change of address the user asked for and has not
+// confirmed, or nil.
 func (s *Server) pendingEmail(ctx context.Context, userID string) (*emailChange, error) {
-	raw, err := s.pending.Get(ctx, emailPendingKey(userID))
-	if errors.Is(err, pending.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
+	var c emailChange
+	hash, err := s.userLink(ctx, linkEmail, userID, &c)
+	if err != nil || hash == "" {
 		return nil, err
 	}
-	var c emailChange
-	return &c, json.Unmarshal(raw, &c)
+	c.UserID, c.Hash = userID, hash
+	return &c, nil
 }
 
 func (s *Server) showChangeEmail(w http.ResponseWriter, r *http.Request, u *storage.User, status int, msg, input string) {
@@ -171,21 +165,9 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
 	if !s.freshLogin(w, r, "For your security, log in again to change your e-mail address.") {
 		return
 	}
-	token := secret.RandomToken(32)
-	c := emailChange{UserID: u.ID, Email: email, Hash: hashToken(token)}
-	raw, err := json.Marshal(c)
+	// A newer request voids the older link.
+	token, _, err := s.issueLink(ctx, linkEmail, u.ID, emailChange{Email: email}, emailChangeTTL)
 	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if old, err := s.pendingEmail(ctx, u.ID); err == nil && old != nil {
-		s.pending.Delete(ctx, emailTokenKey(old.Hash)) // a newer request voids the older link
-	}
-	if err := s.pending.Set(ctx, emailTokenKey(c.Hash), raw, emailChangeTTL); err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	if err := s.pending.Set(ctx, emailPendingKey(u.ID), raw, emailChangeTTL); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
@@ -195,8 +177,9 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
 		err = s.mail.Send(ctx, m)
 	}
 	if err != nil {
-		s.pending.Delete(ctx, emailTokenKey(c.Hash))
-		s.pending.Delete(ctx, emailPendingKey(u.ID))
+		if derr := s.dropLink(ctx, linkEmail, u.ID); derr != nil {
+			slog.ErrorContext(ctx, "voiding an unsent confirmation link failed", "error", derr)
+		}
 		slog.ErrorContext(ctx, "sending an e-mail confirmation failed", "user_id", u.ID, "error", err)
 		s.showChangeEmail(w, r, u, http.StatusBadGateway, "We could not send the confirmation e-mail. Check the address, or try again in a few minutes.", email)
 		return
@@ -214,26 +197,19 @@ func (s *Server) handleChangeEmail(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account/email", http.StatusSeeOther)
 }
 
-// emailLink reads a confirmation link: the change, if it is the newest.
+// emailLink reads a confirmation link by its token: nil unless it is the
+// user's newest and has not expired.
 func (s *Server) emailLink(ctx context.Context, token string) (*emailChange, error) {
 	if token == "" || len(token) > 128 {
 		return nil, nil
 	}
-	raw, err := s.pending.Get(ctx, emailTokenKey(hashToken(token)))
-	if errors.Is(err, pending.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var c emailChange
-	if err := json.Unmarshal(raw, &c); err != nil {
+	hash := hashToken(token)
+	user, err := s.readLink(ctx, linkEmail, hash, &c)
+	if err != nil || user == "" {
 		return nil, err
 	}
-	cur, err := s.pendingEmail(ctx, c.UserID)
-	if err != nil || cur == nil || cur.Hash != c.Hash {
-		return nil, err
-	}
+	c.UserID, c.Hash = user, hash
 	return &c, nil
 }
 
@@ -283,14 +259,13 @@ func (s *Server) handleConfirmEmail(w http.ResponseWriter, r *http.Request) {
 		s.emailLinkGone(w, r)
 		return
 	}
-	if _, err := s.pending.GetDel(ctx, emailTokenKey(c.Hash)); errors.Is(err, pending.ErrNotFound) {
-		s.emailLinkGone(w, r) // used meanwhile
-		return
-	} else if err != nil {
+	if spent, err := s.spendLink(ctx, linkEmail, c.Hash, c.UserID); err != nil {
 		s.serverError(w, r, err)
 		return
+	} else if !spent {
+		s.emailLinkGone(w, r) // used meanwhile
+		return
 	}
-	s.pending.Delete(ctx, emailPendingKey(c.UserID))
 	u, err := s.store.UserByID(ctx, c.UserID)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -205,26 +205,14 @@ func (s *Server) adminUpdateUser(c *adminCall, u *storage.User) {
 		})
 	}
 	if req.Email != nil {
-		if err := s.cancelEmailChange(c.ctx, u.ID); err != nil {
+		// The address an operator sets wins over a change the user asked
+		// for and has not confirmed: its link must not replace it later.
+		if err := s.dropLink(c.ctx, linkEmail, u.ID); err != nil {
 			c.serverError(fmt.Errorf("the e-mail address of %s was set, but cancelling the change they asked for failed: %w", u.Username, err))
 			return
 		}
 	}
 	c.replyUser(u)
-}
-
-// cancelEmailChange voids a change of e-mail address the user asked for
-// on the account pages and has not confirmed: the address an operator
-// sets wins, and the old link must not replace it later.
-func (s *Server) cancelEmailChange(ctx context.Context, userID string) error {
-	ch, err := s.pendingEmail(ctx, userID)
-	if err != nil || ch == nil {
-		return err
-	}
-	if err := s.pending.Delete(ctx, emailTokenKey(ch.Hash)); err != nil {
-		return err
-	}
-	return s.pending.Delete(ctx, emailPendingKey(userID))
 }
 
 func (s *Server) adminDeleteUser(c *adminCall, u *storage.User) {

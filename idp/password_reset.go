@@ -2,7 +2,6 @@ package idp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -35,16 +34,11 @@ const (
 	maxForgotNameInput = 256
 )
 
-// resetRecord is what a reset token's hash maps to.
+// resetRecord is what a reset link stands for (see links.go).
 type resetRecord struct {
-	UserID  string    `json:"u"`
-	LoginID string    `json:"l,omitempty"` // the pending login the user came from, to go back to
-	Created time.Time `json:"t"`
-	Expires time.Time `json:"x"`
+	UserID  string `json:"-"`           // the link's user
+	LoginID string `json:"l,omitempty"` // the pending login the user came from, to go back to
 }
-
-func resetTokenKey(hash string) string  { return "reset:tok:" + hash }
-func resetUserKey(userID string) string { return "reset:user:" + userID }
 
 func (s *Server) showForgot(w http.ResponseWriter, r *http.Request, status int, page templates.ForgotPasswordPage) {
 	page.Base.Title = "Forgot your password?"
@@ -178,30 +172,15 @@ func (s *Server) sendResetLinks(ctx context.Context, name, login, ip, ua string)
 // back to at the end, or "". The password reset mails it; the admin API
 // hands it to an operator for a new user without a password.
 func (s *Server) IssuePasswordLink(ctx context.Context, u *storage.User, login string, ttl time.Duration) (link, hash string, err error) {
-	token := secret.RandomToken(32)
-	h := hashToken(token)
-	now := s.now()
-	rec, err := json.Marshal(resetRecord{UserID: u.ID, LoginID: login, Created: now, Expires: now.Add(ttl)})
+	token, hash, err := s.issueLink(ctx, linkReset, u.ID, resetRecord{LoginID: login}, ttl)
 	if err != nil {
 		return "", "", err
 	}
-	// A newer link voids the older one.
-	if old, gerr := s.pending.Get(ctx, resetUserKey(u.ID)); gerr == nil {
-		if err := s.pending.Delete(ctx, resetTokenKey(string(old))); err != nil {
-			return "", "", err
-		}
-	}
-	if err := s.pending.Set(ctx, resetTokenKey(h), rec, ttl); err != nil {
-		return "", "", err
-	}
-	if err := s.pending.Set(ctx, resetUserKey(u.ID), []byte(h), ttl); err != nil {
-		return "", "", err
-	}
-	return s.cfg.Issuer + "/password/reset?token=" + url.QueryEscape(token), h, nil
+	return s.cfg.Issuer + "/password/reset?token=" + url.QueryEscape(token), hash, nil
 }
 
 func (s *Server) sendResetLink(ctx context.Context, u *storage.User, login, ip, ua string) {
-	link, h, err := s.IssuePasswordLink(ctx, u, login, resetTTL)
+	link, _, err := s.IssuePasswordLink(ctx, u, login, resetTTL)
 	var m mail.Message
 	if err == nil {
 		m, err = renderMail(u.Email, mail.ResetLink{Issuer: s.cfg.TOTPIssuer(), Username: u.Username, Link: link, Expires: resetTTL})
@@ -211,9 +190,8 @@ func (s *Server) sendResetLink(ctx context.Context, u *storage.User, login, ip, 
 	}
 	if err != nil {
 		// Nothing half-done: a link that did not go out does not work.
-		if h != "" {
-			s.pending.Delete(ctx, resetTokenKey(h))
-			s.pending.Delete(ctx, resetUserKey(u.ID))
+		if derr := s.dropLink(ctx, linkReset, u.ID); derr != nil {
+			slog.ErrorContext(ctx, "voiding an unsent reset link failed", "error", derr)
 		}
 		slog.ErrorContext(ctx, "sending a password reset link failed", "user_id", u.ID, "error", err)
 		s.auditAt(ctx, ip, ua, storage.AuditEvent{Type: "password.reset_mail_failed", UserID: u.ID, Username: u.Username, Result: "failure"})
@@ -222,24 +200,16 @@ func (s *Server) sendResetLink(ctx context.Context, u *storage.User, login, ip, 
 	s.auditAt(ctx, ip, ua, storage.AuditEvent{Type: "password.reset_requested", UserID: u.ID, Username: u.Username, Result: "success"})
 }
 
-// resetLink reads a reset token: its record, if it is the user's newest.
+// resetLink reads a reset link by its hash: nil unless it is the user's
+// newest and has not expired.
 func (s *Server) resetLink(ctx context.Context, hash string) (*resetRecord, error) {
-	raw, err := s.pending.Get(ctx, resetTokenKey(hash))
-	if errors.Is(err, pending.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var rec resetRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
+	user, err := s.readLink(ctx, linkReset, hash, &rec)
+	if err != nil || user == "" {
 		return nil, err
 	}
-	cur, err := s.pending.Get(ctx, resetUserKey(rec.UserID))
-	if errors.Is(err, pending.ErrNotFound) || (err == nil && string(cur) != hash) || !rec.Expires.After(s.now()) {
-		return nil, nil
-	}
-	return &rec, err
+	rec.UserID = user
+	return &rec, nil
 }
 
 func (s *Server) resetLinkGone(w http.ResponseWriter, r *http.Request) {
@@ -379,16 +349,13 @@ func (s *Server) handleNewPassword(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	// The token is spent here, once: of two posts, one changes the password.
-	if _, err := s.pending.GetDel(ctx, resetTokenKey(l.ResetToken)); errors.Is(err, pending.ErrNotFound) {
-		s.resetLinkGone(w, r)
-		return
-	} else if err != nil {
+	// The link is spent here, once: of two posts, one changes the password.
+	if spent, err := s.spendLink(ctx, linkReset, l.ResetToken, u.ID); err != nil {
 		s.serverError(w, r, err)
 		return
-	}
-	if err := s.pending.Delete(ctx, resetUserKey(u.ID)); err != nil {
-		slog.ErrorContext(ctx, "clearing a used reset link failed", "error", err)
+	} else if !spent {
+		s.resetLinkGone(w, r)
+		return
 	}
 	if err := s.passwordChanged(ctx, u, hash); err != nil {
 		s.serverError(w, r, err)
@@ -419,9 +386,8 @@ func (s *Server) passwordChanged(ctx context.Context, u *storage.User, hash stri
 	}
 	// An e-mail change asked for before (perhaps by whoever knew the old
 	// password) is cancelled: its link must not move the reset channel.
-	if c, err := s.pendingEmail(ctx, u.ID); err == nil && c != nil {
-		s.pending.Delete(ctx, emailTokenKey(c.Hash))
-		s.pending.Delete(ctx, emailPendingKey(u.ID))
+	if err := s.dropLink(ctx, linkEmail, u.ID); err != nil {
+		return err
 	}
 	// Codes and access tokens of logins before now stop working too.
 	if err := s.pending.Set(ctx, tokensRevokedKey(u.ID), []byte(strconv.FormatInt(s.now().UnixNano(), 10)),
