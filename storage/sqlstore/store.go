@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,14 @@ const sqlitePragmas = "_pragma=busy_timeout(5000)" +
 type Store struct {
 	db      *sql.DB
 	dialect string
+
+	// stmts caches prepared statements by query text, for SQLite only:
+	// modernc.org/sqlite parses every query it is given afresh (a tenth of
+	// a refresh's CPU went to SQLite's parser), while pgx already caches
+	// statements per connection. database/sql prepares a cached statement
+	// lazily on each pooled connection and re-prepares it after a reconnect.
+	stmtMu sync.RWMutex
+	stmts  map[string]*sql.Stmt
 }
 
 // Open connects to the database named by url and checks that it answers:
@@ -117,6 +126,10 @@ func openSQLite(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open sqlite %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default: under load the
+	// others would be closed and reopened (pragmas and prepared statements
+	// again) on every burst.
+	db.SetMaxIdleConns(16)
 	return &Store{db: db, dialect: dialectSQLite}, nil
 }
 
@@ -148,8 +161,14 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool.
+// Close closes the cached statements and the connection pool.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for _, st := range s.stmts {
+		_ = st.Close() // closing the pool below releases them in any case
+	}
+	s.stmts = nil
+	s.stmtMu.Unlock()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("sqlstore: close: %w", err)
 	}
@@ -190,15 +209,56 @@ func (s *Store) rebind(query string) string {
 	return b.String()
 }
 
+// stmt returns the cached prepared statement for query, bound to q when q
+// is a transaction, or nil when statements are not cached (PostgreSQL) or
+// the statement cannot be prepared (the caller then runs the query as text,
+// which reports the error).
+func (s *Store) stmt(ctx context.Context, q querier, query string) *sql.Stmt {
+	if s.dialect != dialectSQLite {
+		return nil
+	}
+	s.stmtMu.RLock()
+	st := s.stmts[query]
+	s.stmtMu.RUnlock()
+	if st == nil {
+		s.stmtMu.Lock()
+		if st = s.stmts[query]; st == nil {
+			var err error
+			if st, err = s.db.PrepareContext(ctx, query); err != nil {
+				s.stmtMu.Unlock()
+				return nil
+			}
+			if s.stmts == nil {
+				s.stmts = make(map[string]*sql.Stmt)
+			}
+			s.stmts[query] = st
+		}
+		s.stmtMu.Unlock()
+	}
+	if tx, ok := q.(*sql.Tx); ok {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
+}
+
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, q, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return q.ExecContext(ctx, s.rebind(query), args...)
 }
 
 func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, q, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return q.QueryContext(ctx, s.rebind(query), args...)
 }
 
 func (s *Store) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, q, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return q.QueryRowContext(ctx, s.rebind(query), args...)
 }
 
