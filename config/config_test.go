@@ -147,6 +147,7 @@ func TestDefaultValues(t *testing.T) {
 		"tokens.id_token_lifetime":      time.Hour,
 		"tokens.refresh_token_lifetime": 30 * 24 * time.Hour,
 		"audit.retention":               8760 * time.Hour,
+		"keys.algorithm":                "RS256",
 		"log.level":                     "info",
 		"log.format":                    "json",
 	} {
@@ -166,7 +167,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 		"mfa.remember_device", "mfa.required", "webauthn.rp_id",
 		"email.provider", "email.from", "email.notifications", "email.smtp.host", "email.smtp.port",
 		"email.smtp.username", "email.smtp.password", "email.smtp.tls", "email.smtp.timeout", "password.min_length",
-		"audit.retention"} {
+		"audit.retention", "keys.algorithm"} {
 		if !slices.Contains(keys, want) {
 			t.Errorf("Keys() lacks the documented key %q", want)
 		}
@@ -259,6 +260,8 @@ tokens:
   access_token_lifetime: 15m
   id_token_lifetime: 5m
   refresh_token_lifetime: 240h
+keys:
+  algorithm: EdDSA
 session:
   lifetime: 8h
   login_timeout: 3m
@@ -337,6 +340,7 @@ clients:
 		"tokens.access_token_lifetime":    15 * time.Minute,
 		"tokens.id_token_lifetime":        5 * time.Minute,
 		"tokens.refresh_token_lifetime":   240 * time.Hour,
+		"keys.algorithm":                  "EdDSA",
 		"session.lifetime":                8 * time.Hour,
 		"session.login_timeout":           3 * time.Minute,
 		"audit.retention":                 90 * 24 * time.Hour,
@@ -401,6 +405,7 @@ var envValues = map[string]struct {
 	"email.smtp.password":    {"s3cret password", "s3cret password"},
 	"email.smtp.tls":         {"implicit", "implicit"},
 	"mfa.totp.issuer":        {"Example Corp", "Example Corp"},
+	"keys.algorithm":         {"ES256", "ES256"},
 	"webauthn.rp_id":         {"localhost", "localhost"}, // the default issuer's host
 	"log.level":              {"debug", "debug"},
 	"log.format":             {"text", "text"},
@@ -674,6 +679,10 @@ func TestInvalidValues(t *testing.T) {
 		{name: "audit retention in file negative", file: "audit:\n  retention: -1h\n", key: "audit.retention"},
 		{name: "audit retention not a duration", env: []string{"IDP_AUDIT_RETENTION=1y"}, key: "audit.retention"},
 		{name: "audit retention without unit", env: []string{"IDP_AUDIT_RETENTION=365"}, key: "audit.retention"},
+		{name: "keys algorithm unknown", env: []string{"IDP_KEYS_ALGORITHM=HS256"}, key: "keys.algorithm", want: []string{"RS256, ES256 or EdDSA", "HS256"}},
+		{name: "keys algorithm lower case", env: []string{"IDP_KEYS_ALGORITHM=es256"}, key: "keys.algorithm", want: []string{"es256"}},
+		{name: "keys algorithm empty", env: []string{"IDP_KEYS_ALGORITHM="}, key: "keys.algorithm"},
+		{name: "keys algorithm in file", file: "keys:\n  algorithm: Ed25519\n", key: "keys.algorithm", want: []string{"Ed25519"}},
 		{name: "log level", env: []string{"IDP_LOG_LEVEL=loud"}, key: "log.level", want: []string{"loud"}},
 		{name: "log level upper case", env: []string{"IDP_LOG_LEVEL=INFO"}, key: "log.level"},
 		{name: "log format", env: []string{"IDP_LOG_FORMAT=xml"}, key: "log.format"},
@@ -730,6 +739,9 @@ func TestValidValues(t *testing.T) {
 		{"smtp tls none on ::1", []string{"IDP_EMAIL_SMTP_HOST=::1", "IDP_EMAIL_SMTP_TLS=none"}},
 		{"smtp none without host", []string{"IDP_EMAIL_SMTP_TLS=none"}},
 		{"every log level", []string{"IDP_LOG_LEVEL=error"}},
+		{"keys algorithm ES256", []string{"IDP_KEYS_ALGORITHM=ES256"}},
+		{"keys algorithm EdDSA", []string{"IDP_KEYS_ALGORITHM=EdDSA"}},
+		{"keys algorithm RS256", []string{"IDP_KEYS_ALGORITHM=RS256"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := loadEnv(tc.env...); err != nil {

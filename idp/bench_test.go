@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/idp/idptest"
 	"github.com/hostportal/idp/manage"
 )
@@ -173,9 +174,9 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 
 // BenchmarkPublicDocuments is GET of the discovery document and of the
 // JWKS, as every relying party fetches them: through the provider's router
-// (discovery is kept marshalled in memory; the library builds the JWKS from
-// the key set per request), against http.FileServer serving the same bytes
-// from files, and a handler writing the bytes with nothing else (the floor).
+// (both are kept marshalled in memory, see BenchmarkJWKS), against
+// http.FileServer serving the same bytes from files, and a handler writing
+// the bytes with nothing else (the floor).
 func BenchmarkPublicDocuments(b *testing.B) {
 	env, _, _ := benchEnv(b)
 	discovery := benchServe(env, httptest.NewRequest(http.MethodGet, env.Issuer+"/.well-known/openid-configuration", nil))
@@ -235,6 +236,32 @@ func BenchmarkPublicDocuments(b *testing.B) {
 					}
 				}
 				b.ReportMetric(float64(len(doc.body)), "doc-B")
+			})
+		}
+	}
+}
+
+// BenchmarkJWKS is GET of jwks_uri for each keys.algorithm through the
+// provider's router, which answers from the marshalled JWKS, against the
+// library's own handler (op.Keys, without the router), which builds and
+// marshals the JWKS from the key set for each request.
+func BenchmarkJWKS(b *testing.B) {
+	for _, alg := range config.SigningAlgorithms {
+		env := idptest.New(b, idptest.Backends[0], idptest.Options{Configure: keysAlgorithm(alg)})
+		for _, h := range []struct {
+			name  string
+			serve func(*http.Request) *httptest.ResponseRecorder
+		}{
+			{"provider", func(r *http.Request) *httptest.ResponseRecorder { return benchServe(env, r) }},
+			{"library_handler", libraryKeys{env.Signing}.serve},
+		} {
+			b.Run(alg+"/"+h.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if rec := h.serve(httptest.NewRequest(http.MethodGet, env.Issuer+"/keys", nil)); rec.Code != http.StatusOK || rec.Body.Len() < 50 {
+						b.Fatalf("GET /keys: %d %s", rec.Code, rec.Body)
+					}
+				}
 			})
 		}
 	}

@@ -288,14 +288,10 @@ func (o oidcStorage) SigningKey(context.Context) (op.SigningKey, error) {
 	return signingKey{k}, nil
 }
 
-func (o oidcStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	var algs []jose.SignatureAlgorithm
-	for _, k := range o.s.signing.Published() {
-		if a := jose.SignatureAlgorithm(k.Algorithm); !slices.Contains(algs, a) {
-			algs = append(algs, a)
-		}
-	}
-	return algs, nil
+// SignatureAlgorithms are the published keys' algorithms, as in the
+// discovery document the server keeps (keyDocuments).
+func (o oidcStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
+	return keyAlgorithms(o.s.signing.Published()).SignatureAlgorithms(ctx)
 }
 
 func (o oidcStorage) KeySet(context.Context) ([]op.Key, error) {

@@ -71,7 +71,8 @@ type Server struct {
 	authRequests authRequests
 	provider     *op.Provider
 	handler      http.Handler
-	discovery    []byte
+	keyDocuments *keyDocuments // the JWKS and discovery, marshalled
+	cors         *cors.Cors    // the library's CORS policy, for the routes taken from it (/keys)
 	metrics      *metrics
 	cookies      cookieNames
 	origins      originCache
@@ -115,16 +116,21 @@ func New(o Options) (*Server, error) {
 	s.cookies = newCookieNames(strings.HasPrefix(s.cfg.Issuer, "https://"))
 	s.origins = originCache{store: s.store, now: s.now}
 
+	// The library's default CORS policy reflects any origin with
+	// credentials; only registered portals' origins are allowed here.
+	corsOptions := cors.Options{
+		AllowOriginFunc:  s.origins.allowed,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
+		AllowCredentials: false,
+	}
+	s.cors = cors.New(corsOptions)
 	opts := []op.Option{
 		op.WithCrypto(accessTokenCrypto{keys: s.keys}),
-		// The library's default CORS policy reflects any origin with
-		// credentials; only registered portals' origins are allowed here.
-		op.WithCORSOptions(&cors.Options{
-			AllowOriginFunc:  s.origins.allowed,
-			AllowedMethods:   []string{http.MethodGet, http.MethodPost},
-			AllowedHeaders:   []string{"Authorization", "Content-Type", "Accept"},
-			AllowCredentials: false,
-		}),
+		op.WithCORSOptions(&corsOptions),
+		// An id_token_hint (authorize, end_session) is signed by one of our
+		// keys, of any keys.algorithm; the library's default leaves EdDSA out.
+		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(config.SigningAlgorithms...)),
 	}
 	if !strings.HasPrefix(s.cfg.Issuer, "https://") {
 		opts = append(opts, op.WithAllowInsecure())
@@ -141,7 +147,8 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("idp: creating the OpenID provider: %w", err)
 	}
 	s.provider = provider
-	if err := s.buildDiscovery(); err != nil {
+	s.keyDocuments = &keyDocuments{keys: s.signing, build: s.buildKeyDocuments}
+	if _, err := s.keyDocuments.get(); err != nil {
 		return nil, err
 	}
 
@@ -163,6 +170,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("/authorize/callback", s.handleCallback)
 	mux.HandleFunc("/end_session", s.handleEndSession)
 	mux.HandleFunc("/.well-known/openid-configuration", s.handleDiscovery)
+	mux.Handle(s.provider.KeysEndpoint().Relative(), s.cors.Handler(http.HandlerFunc(s.handleJWKS)))
 	mux.HandleFunc("/device_authorization", http.NotFound)
 	mux.HandleFunc("GET /login", s.handleLogin)
 	mux.HandleFunc("POST /login/password", s.handlePassword)
@@ -250,9 +258,11 @@ func securityHeaders(https bool, next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) buildDiscovery() error {
+// buildDiscovery marshals the discovery document; algs gives its
+// id_token_signing_alg_values_supported.
+func (s *Server) buildDiscovery(algs op.DiscoverStorage) ([]byte, error) {
 	ctx := op.ContextWithIssuer(context.Background(), s.cfg.Issuer)
-	d := op.CreateDiscoveryConfig(ctx, s.provider, oidcStorage{s})
+	d := op.CreateDiscoveryConfig(ctx, s.provider, algs)
 	// Only what is really offered: the code flow, refresh and client
 	// credentials; no implicit flow, no JWT-profile grant.
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
@@ -262,12 +272,7 @@ func (s *Server) buildDiscovery() error {
 	d.RequestParameterSupported = false
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
 	d.DeviceAuthorizationEndpoint = ""
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	s.discovery = raw
-	return nil
+	return json.Marshal(d)
 }
 
 // acr values (SPEC.md): password only, or a second factor too.
@@ -282,10 +287,16 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	docs, err := s.keyDocuments.get()
+	if err != nil {
+		slog.ErrorContext(r.Context(), "building the discovery document failed", "error", err)
+		http.Error(w, "discovery is unavailable", http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	w.Write(s.discovery)
+	w.Write(docs.discovery)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -1,9 +1,10 @@
 // Package signing owns the token signing keys: generating them, sealing the
 // private half with secret_key before it reaches the database, rotating
 // (the new key signs at once, the old public key stays published until every
-// token it signed has expired), and the in-memory key set a running server
-// signs with and publishes, reloaded from the database so that a rotation
-// made by `idp keys rotate` or another instance is picked up within a minute.
+// token it signed has expired), also when keys.algorithm is not the active
+// key's algorithm, and the in-memory key set a running server signs with and
+// publishes, reloaded from the database so that a rotation made by `idp keys
+// rotate` or another instance is picked up within a minute.
 package signing
 
 import (
@@ -18,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,18 +43,23 @@ type Key struct {
 	ExpiresAt time.Time
 }
 
-// Generate makes a new key pair for alg (RS256, ES256 or EdDSA).
-func Generate(alg string) (crypto.Signer, error) {
-	switch alg {
-	case "RS256":
-		return rsa.GenerateKey(rand.Reader, 2048)
-	case "ES256":
-		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "EdDSA":
+// algorithms are the supported algorithms, each with its key generator.
+var algorithms = map[string]func() (crypto.Signer, error){
+	"RS256": func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 2048) },
+	"ES256": func() (crypto.Signer, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) },
+	"EdDSA": func() (crypto.Signer, error) {
 		_, priv, err := ed25519.GenerateKey(rand.Reader)
 		return priv, err
+	},
+}
+
+// Generate makes a new key pair for alg (RS256, ES256 or EdDSA).
+func Generate(alg string) (crypto.Signer, error) {
+	gen, ok := algorithms[alg]
+	if !ok {
+		return nil, fmt.Errorf("signing: unsupported algorithm %q (use RS256, ES256 or EdDSA)", alg)
 	}
-	return nil, fmt.Errorf("signing: unsupported algorithm %q (use RS256, ES256 or EdDSA)", alg)
+	return gen()
 }
 
 // NewKey generates a key for alg and returns its record with the private key sealed.
@@ -93,19 +100,41 @@ func Rotate(ctx context.Context, store storage.Keys, sk *secret.Keys, alg string
 	return k, nil
 }
 
-// EnsureActive creates the first key when there is no active key.
-func EnsureActive(ctx context.Context, store storage.Keys, sk *secret.Keys, alg string, now time.Time, retireFor time.Duration) error {
+// Rotation is what EnsureActive changed.
+type Rotation struct {
+	Key      *storage.SigningKey // the key it made, which signs from now on
+	Replaced *storage.SigningKey // the active key of another algorithm it retired; nil for the first key
+}
+
+// EnsureActive makes sure a key of alg signs: it makes the first key when
+// there is no active key, and rotates (as Rotate, so the old key stays
+// published for retireFor) when the active key has another algorithm, as
+// after keys.algorithm was changed. It returns nil when the active key
+// already has alg. Instances that start at once with a new algorithm may
+// each rotate; the newest key signs and the others stay published.
+func EnsureActive(ctx context.Context, store storage.Keys, sk *secret.Keys, alg string, now time.Time, retireFor time.Duration) (*Rotation, error) {
+	if _, ok := algorithms[alg]; !ok {
+		return nil, fmt.Errorf("signing: unsupported algorithm %q (use RS256, ES256 or EdDSA)", alg)
+	}
 	keys, err := store.ListKeys(ctx)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("signing: reading keys: %w", err)
 	}
-	for _, k := range keys {
+	var active *storage.SigningKey
+	for _, k := range keys { // newest first: the one Set.Load signs with
 		if k.State == storage.KeyActive {
-			return nil
+			active = k
+			break
 		}
 	}
-	_, err = Rotate(ctx, store, sk, alg, now, retireFor)
-	return err
+	if active != nil && active.Algorithm == alg {
+		return nil, nil
+	}
+	k, err := Rotate(ctx, store, sk, alg, now, retireFor)
+	if err != nil {
+		return nil, err
+	}
+	return &Rotation{Key: k, Replaced: active}, nil
 }
 
 // Open turns a stored key into a usable one (opening the private key of the active key).
@@ -143,6 +172,7 @@ type Set struct {
 	mu        sync.RWMutex
 	active    *Key
 	published []*Key
+	version   uint64 // grows each time Load finds other keys to publish
 }
 
 // ErrNoActiveKey: the database holds no active key (run `idp keys rotate`).
@@ -181,9 +211,18 @@ func (s *Set) Load(ctx context.Context) error {
 		return ErrNoActiveKey
 	}
 	s.mu.Lock()
+	if !sameKeys(s.published, published) {
+		s.version++
+	}
 	s.active, s.published = active, published
 	s.mu.Unlock()
 	return nil
+}
+
+// sameKeys reports whether a and b are the same keys in the same order (an
+// id always names the same key material).
+func sameKeys(a, b []*Key) bool {
+	return slices.EqualFunc(a, b, func(x, y *Key) bool { return x.ID == y.ID })
 }
 
 // Active returns the key that signs.
@@ -201,6 +240,17 @@ func (s *Set) Published() []*Key {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.published
+}
+
+// PublishedVersion returns the published keys and their version, a number
+// that changes exactly when a Load finds other keys to publish (one added
+// by a rotation, one expired) and stays the same across reloads that find
+// the same keys: what is built from the published keys (the marshalled
+// JWKS) can be kept until it changes. Before the first Load it is 0.
+func (s *Set) PublishedVersion() ([]*Key, uint64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.published, s.version
 }
 
 // Run reloads the keys every interval until ctx ends; a failed reload keeps

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/signing"
 	"github.com/hostportal/idp/storage"
@@ -167,8 +168,15 @@ func TestEnsureActive(t *testing.T) {
 	st := openStore(t)
 	sk := newKeys(t, 1)
 	for i := range 3 {
-		if err := signing.EnsureActive(t.Context(), st, sk, "ES256", t0.Add(time.Duration(i)*time.Hour), time.Hour); err != nil {
+		rot, err := signing.EnsureActive(t.Context(), st, sk, "ES256", t0.Add(time.Duration(i)*time.Hour), time.Hour)
+		if err != nil {
 			t.Fatalf("EnsureActive #%d: %v", i+1, err)
+		}
+		switch {
+		case i == 0 && (rot == nil || rot.Key == nil || rot.Key.Algorithm != "ES256" || rot.Replaced != nil):
+			t.Errorf("first EnsureActive = %+v, want the new ES256 key and nothing replaced", rot)
+		case i > 0 && rot != nil:
+			t.Errorf("EnsureActive #%d = %+v, want nil (the active key has the algorithm)", i+1, rot)
 		}
 		keys := listKeys(t, st)
 		if len(keys) != 1 || len(activeKeys(keys)) != 1 {
@@ -178,15 +186,176 @@ func TestEnsureActive(t *testing.T) {
 			t.Errorf("key %+v: made again or with another algorithm", keys[0])
 		}
 	}
-	if err := signing.EnsureActive(t.Context(), openStore(t), sk, "HS256", t0, time.Hour); err == nil {
+	if _, err := signing.EnsureActive(t.Context(), openStore(t), sk, "HS256", t0, time.Hour); err == nil {
 		t.Error("EnsureActive with an unknown algorithm succeeded")
+	}
+}
+
+// When keys.algorithm changed, EnsureActive rotates to a key of the new
+// algorithm once; the old key stays published for retireFor.
+func TestEnsureActiveAlgorithmChange(t *testing.T) {
+	for _, tc := range []struct{ from, to string }{
+		{"RS256", "ES256"}, {"RS256", "EdDSA"}, {"ES256", "EdDSA"}, {"EdDSA", "RS256"},
+	} {
+		t.Run(tc.from+"_to_"+tc.to, func(t *testing.T) {
+			st := openStore(t)
+			sk := newKeys(t, 1)
+			if _, err := signing.EnsureActive(t.Context(), st, sk, tc.from, t0, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			first := listKeys(t, st)[0]
+			t1 := t0.Add(24 * time.Hour)
+			retireFor := 65 * time.Minute
+			rot, err := signing.EnsureActive(t.Context(), st, sk, tc.to, t1, retireFor)
+			if err != nil {
+				t.Fatalf("EnsureActive(%s): %v", tc.to, err)
+			}
+			if rot == nil || rot.Key == nil || rot.Key.Algorithm != tc.to || rot.Replaced == nil || rot.Replaced.ID != first.ID || rot.Replaced.Algorithm != tc.from {
+				t.Fatalf("EnsureActive(%s) = %+v, want a new %s key replacing %s", tc.to, rot, tc.to, first.ID)
+			}
+			keys := listKeys(t, st)
+			if len(keys) != 2 || len(activeKeys(keys)) != 1 || activeKeys(keys)[0].ID != rot.Key.ID {
+				t.Fatalf("after the change: %d keys, active %v; want 2 keys, the new one active", len(keys), activeKeys(keys))
+			}
+			for _, k := range keys {
+				if k.ID == first.ID && (k.State != storage.KeyRetired || !k.ExpiresAt.Equal(t1.Add(retireFor))) {
+					t.Errorf("old key %+v, want retired until %v", k, t1.Add(retireFor))
+				}
+			}
+
+			// The set signs with the new key and publishes both.
+			set := &signing.Set{Store: st, Keys: sk, Now: func() time.Time { return t1 }}
+			if err := set.Load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if k, err := set.Active(); err != nil || k.ID != rot.Key.ID || k.Algorithm != tc.to {
+				t.Errorf("Active = %+v, %v; want the new %s key", k, err, tc.to)
+			}
+			if n := len(set.Published()); n != 2 {
+				t.Errorf("%d published keys, want the new and the old", n)
+			}
+
+			// Once only: the next starts keep the new key.
+			for i := range 2 {
+				if rot, err := signing.EnsureActive(t.Context(), st, sk, tc.to, t1.Add(time.Duration(i+1)*time.Minute), retireFor); err != nil || rot != nil {
+					t.Errorf("EnsureActive(%s) again = %+v, %v; want nil, nil", tc.to, rot, err)
+				}
+			}
+			if n := len(listKeys(t, st)); n != 2 {
+				t.Errorf("%d keys after further starts, want 2", n)
+			}
+		})
+	}
+
+	// An unknown algorithm is refused even when a key is active, and
+	// changes nothing.
+	st := openStore(t)
+	sk := newKeys(t, 1)
+	if _, err := signing.EnsureActive(t.Context(), st, sk, "RS256", t0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, alg := range []string{"HS256", "es256", ""} {
+		if rot, err := signing.EnsureActive(t.Context(), st, sk, alg, t0, time.Hour); err == nil || rot != nil {
+			t.Errorf("EnsureActive(%q) = %+v, %v; want an error", alg, rot, err)
+		}
+	}
+	if keys := listKeys(t, st); len(keys) != 1 || keys[0].Algorithm != "RS256" {
+		t.Errorf("refused algorithms changed the keys: %+v", keys)
+	}
+}
+
+// Every value keys.algorithm accepts makes a key the set can load.
+func TestConfigAlgorithms(t *testing.T) {
+	for _, alg := range config.SigningAlgorithms {
+		st := openStore(t)
+		sk := newKeys(t, 1)
+		if _, err := signing.EnsureActive(t.Context(), st, sk, alg, t0, time.Hour); err != nil {
+			t.Errorf("keys.algorithm %s: %v", alg, err)
+			continue
+		}
+		set := &signing.Set{Store: st, Keys: sk, Now: func() time.Time { return t0 }}
+		if err := set.Load(t.Context()); err != nil {
+			t.Errorf("keys.algorithm %s: Load: %v", alg, err)
+		} else if k, _ := set.Active(); k.Algorithm != alg {
+			t.Errorf("keys.algorithm %s: the active key is %s", alg, k.Algorithm)
+		}
+	}
+	if def := config.Defaults().Keys.Algorithm; def != signing.DefaultAlgorithm {
+		t.Errorf("keys.algorithm defaults to %s, signing.DefaultAlgorithm is %s", def, signing.DefaultAlgorithm)
+	}
+}
+
+// PublishedVersion changes when a reload finds other keys to publish, and
+// only then: the JWKS built from the keys is kept between changes.
+func TestSetPublishedVersion(t *testing.T) {
+	st := openStore(t)
+	sk := newKeys(t, 1)
+	now := t0
+	set := &signing.Set{Store: st, Keys: sk, Now: func() time.Time { return now }}
+	if keys, v := set.PublishedVersion(); len(keys) != 0 || v != 0 {
+		t.Errorf("before Load: %d keys, version %d; want none, 0", len(keys), v)
+	}
+	if _, err := signing.EnsureActive(t.Context(), st, sk, "RS256", now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	load := func(what string) uint64 {
+		t.Helper()
+		if err := set.Load(t.Context()); err != nil {
+			t.Fatalf("Load (%s): %v", what, err)
+		}
+		_, v := set.PublishedVersion()
+		return v
+	}
+	v1 := load("first")
+	if v1 == 0 {
+		t.Fatal("the first Load left the version at 0")
+	}
+	now = now.Add(time.Minute)
+	if v := load("same keys"); v != v1 {
+		t.Errorf("a reload with the same keys changed the version %d -> %d", v1, v)
+	}
+
+	// A rotation adds a key: a new version, with both keys.
+	now = now.Add(time.Minute)
+	rot, err := signing.EnsureActive(t.Context(), st, sk, "EdDSA", now, 30*time.Minute)
+	if err != nil || rot == nil {
+		t.Fatalf("EnsureActive(EdDSA) = %+v, %v", rot, err)
+	}
+	if _, v := set.PublishedVersion(); v != v1 {
+		t.Errorf("the version changed before Load: %d -> %d", v1, v)
+	}
+	v2 := load("after the rotation")
+	keys, _ := set.PublishedVersion()
+	if v2 == v1 || len(keys) != 2 || keys[0].ID != rot.Key.ID {
+		t.Errorf("after a rotation: version %d (was %d), %d keys, first %s; want a new version, the new key first of 2", v2, v1, len(keys), keys[0].ID)
+	}
+	now = now.Add(10 * time.Minute)
+	if v := load("old key still published"); v != v2 {
+		t.Errorf("a reload while the old key is still published changed the version %d -> %d", v2, v)
+	}
+
+	// The old key expires: a new version, with the new key only.
+	now = now.Add(30 * time.Minute)
+	v3 := load("old key expired")
+	keys, _ = set.PublishedVersion()
+	if v3 == v2 || len(keys) != 1 || keys[0].ID != rot.Key.ID {
+		t.Errorf("after the old key expired: version %d (was %d), %d keys; want a new version and 1 key", v3, v2, len(keys))
+	}
+
+	// A failed Load changes nothing.
+	bad := &signing.Set{Store: st, Keys: newKeys(t, 2), Now: func() time.Time { return now }}
+	if err := bad.Load(t.Context()); err == nil {
+		t.Fatal("Load with another secret_key succeeded")
+	}
+	if keys, v := bad.PublishedVersion(); len(keys) != 0 || v != 0 {
+		t.Errorf("after a failed first Load: %d keys, version %d", len(keys), v)
 	}
 }
 
 func TestRotate(t *testing.T) {
 	st := openStore(t)
 	sk := newKeys(t, 1)
-	if err := signing.EnsureActive(t.Context(), st, sk, "ES256", t0, time.Hour); err != nil {
+	if _, err := signing.EnsureActive(t.Context(), st, sk, "ES256", t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	first := listKeys(t, st)[0]
@@ -232,7 +401,7 @@ func TestSetLoad(t *testing.T) {
 			// b: made at t1, retired at t2 until t2+2h (still published).
 			// c: made at t2, active.
 			t1, t2 := t0.Add(time.Hour), t0.Add(2*time.Hour)
-			if err := signing.EnsureActive(t.Context(), st, sk, alg, t0, time.Hour); err != nil {
+			if _, err := signing.EnsureActive(t.Context(), st, sk, alg, t0, time.Hour); err != nil {
 				t.Fatal(err)
 			}
 			a := listKeys(t, st)[0]
@@ -301,7 +470,7 @@ func TestSetLoadNoKey(t *testing.T) {
 // A key sealed under another secret_key cannot be opened, and says why.
 func TestSetLoadOtherSecretKey(t *testing.T) {
 	st := openStore(t)
-	if err := signing.EnsureActive(t.Context(), st, newKeys(t, 1), "ES256", t0, time.Hour); err != nil {
+	if _, err := signing.EnsureActive(t.Context(), st, newKeys(t, 1), "ES256", t0, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	id := listKeys(t, st)[0].ID
@@ -354,7 +523,7 @@ func TestOpenPublicOnly(t *testing.T) {
 func TestSetRun(t *testing.T) {
 	st := openStore(t)
 	sk := newKeys(t, 1)
-	if err := signing.EnsureActive(t.Context(), st, sk, "ES256", time.Now(), time.Hour); err != nil {
+	if _, err := signing.EnsureActive(t.Context(), st, sk, "ES256", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	set := &signing.Set{Store: st, Keys: sk, Now: time.Now}
@@ -425,7 +594,7 @@ func TestSetRun(t *testing.T) {
 func TestSetRunKeepsKeysOnError(t *testing.T) {
 	st := openStore(t)
 	sk := newKeys(t, 1)
-	if err := signing.EnsureActive(t.Context(), st, sk, "ES256", time.Now(), time.Hour); err != nil {
+	if _, err := signing.EnsureActive(t.Context(), st, sk, "ES256", time.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	set := &signing.Set{Store: st, Keys: sk, Now: time.Now}

@@ -93,9 +93,11 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 		return err
 	}
 	now := time.Now
-	if err := signing.EnsureActive(ctx, st, keys, signing.DefaultAlgorithm, now(), retireFor(cfg)); err != nil {
-		return fmt.Errorf("creating the first signing key: %w", err)
+	rot, err := signing.EnsureActive(ctx, st, keys, cfg.Keys.Algorithm, now(), retireFor(cfg))
+	if err != nil {
+		return fmt.Errorf("signing key of keys.algorithm %s: %w", cfg.Keys.Algorithm, err)
 	}
+	logRotation(log, rot, now().Add(retireFor(cfg)))
 	keySet := &signing.Set{Store: st, Keys: keys, Now: now}
 	if err := keySet.Load(ctx); err != nil {
 		return err

@@ -184,7 +184,7 @@ func New(t testing.TB, b Backend, o Options) *Env {
 	if e.Hasher, err = password.NewHasher(password.Params{MemoryKiB: a.MemoryKiB, Iterations: a.Iterations, Parallelism: a.Parallelism}, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := signing.EnsureActive(ctx, e.Store, e.Keys, signing.DefaultAlgorithm, e.Clock.Now(), time.Hour); err != nil {
+	if _, err := signing.EnsureActive(ctx, e.Store, e.Keys, cfg.Keys.Algorithm, e.Clock.Now(), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	e.Signing = &signing.Set{Store: e.Store, Keys: e.Keys, Now: e.Clock.Now}
