@@ -56,6 +56,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	}
 	log := newLogger(cfg, c.stderr)
 	slog.SetDefault(log) // zitadel/oidc logs through the default logger
+	tuneGC(c.getenv)
 
 	generatedKey := len(cfg.SecretKeyBytes()) == 0
 	keys, err := c.secretKeys(cfg)
