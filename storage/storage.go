@@ -200,6 +200,7 @@ type AuditEvent struct {
 // AuditQuery selects audit events, newest first.
 type AuditQuery struct {
 	UserID string    // only this user's events when not empty
+	Type   string    // only events of this type when not empty
 	Since  time.Time // only events at or after this time when not zero
 	Limit  int       // at most this many; 0 means 100
 }

@@ -854,6 +854,9 @@ func testAudit(t *testing.T, s storage.Store) {
 		{"user and since", storage.AuditQuery{UserID: "u1", Since: at(time.Second)}, []*storage.AuditEvent{e2}},
 		{"limit", storage.AuditQuery{Limit: 2}, []*storage.AuditEvent{e2, e1}},
 		{"unknown user", storage.AuditQuery{UserID: "nobody"}, nil},
+		{"type", storage.AuditQuery{Type: "login.failed"}, []*storage.AuditEvent{e0}},
+		{"user and type", storage.AuditQuery{UserID: "u1", Type: "login.succeeded"}, []*storage.AuditEvent{e2}},
+		{"type and since", storage.AuditQuery{Type: "user.created", Since: at(2 * time.Minute)}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.ListAudit(ctx, tc.q)

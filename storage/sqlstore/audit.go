@@ -45,6 +45,10 @@ func (s *Store) ListAudit(ctx context.Context, q storage.AuditQuery) ([]*storage
 		where = append(where, "user_id = ?")
 		args = append(args, q.UserID)
 	}
+	if q.Type != "" {
+		where = append(where, "type = ?")
+		args = append(args, q.Type)
+	}
 	if !q.Since.IsZero() {
 		where = append(where, "time >= ?")
 		args = append(args, millis(q.Since))
