@@ -42,8 +42,10 @@ type Config struct {
 	Tokens    TokensConfig   `mapstructure:"tokens"`
 	Keys      KeysConfig     `mapstructure:"keys"`
 	Session   SessionConfig  `mapstructure:"session"`
-	Audit     AuditConfig    `mapstructure:"audit"`
-	Log       LogConfig      `mapstructure:"log"`
+	// Regulation is the brute-force limits of every factor.
+	Regulation RegulationConfig `mapstructure:"regulation"`
+	Audit      AuditConfig      `mapstructure:"audit"`
+	Log        LogConfig        `mapstructure:"log"`
 	// Clients are relying parties declared in the file (the fields of
 	// `idp client add`), written to the database at start.
 	Clients    []ClientConfig `mapstructure:"clients"`
@@ -211,6 +213,24 @@ type SessionConfig struct {
 	LoginTimeout time.Duration `mapstructure:"login_timeout"` // how long a pending login may take
 }
 
+// RegulationConfig: regulation.* (brute-force limits). Every failed check
+// of any factor (password, authenticator code, SMS code, recovery code,
+// security key; in logins, password resets and the account pages) counts
+// for the account and that factor, and for the client's network (an IPv4
+// address or an IPv6 /64, behind trusted_proxies the forwarded client).
+// Past the free failures each further one imposes a delay, doubling from
+// base_delay up to max_delay, before the next check is even run. A correct
+// answer clears the account's count for that factor only. Nothing is
+// locked for good: counts are forgotten forget_after the last failure, a
+// remembered device skips the delays, and `idp user unlock` ends them.
+type RegulationConfig struct {
+	AccountFailures int           `mapstructure:"account_failures"` // free failures of one factor for one account (default 5)
+	NetworkFailures int           `mapstructure:"network_failures"` // free failures from one network, any account and factor (default 100)
+	BaseDelay       time.Duration `mapstructure:"base_delay"`       // the first delay (default 1s)
+	MaxDelay        time.Duration `mapstructure:"max_delay"`        // the longest delay (default 15m)
+	ForgetAfter     time.Duration `mapstructure:"forget_after"`     // a count is forgotten this long after its last failure (default 24h)
+}
+
 // AuditConfig: audit.* (the security log in the database).
 type AuditConfig struct {
 	// Retention is how long audit events are kept: `idp serve` deletes older
@@ -281,7 +301,9 @@ func Defaults() Config {
 		Keys:    KeysConfig{Algorithm: "RS256"},
 		Session: SessionConfig{Lifetime: 12 * time.Hour, LoginTimeout: 10 * time.Minute},
 		Audit:   AuditConfig{Retention: DefaultAuditRetention},
-		Log:     LogConfig{Level: "info", Format: "json"},
+		Regulation: RegulationConfig{AccountFailures: 5, NetworkFailures: 100, BaseDelay: time.Second,
+			MaxDelay: 15 * time.Minute, ForgetAfter: 24 * time.Hour},
+		Log: LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -465,6 +487,17 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(SigningAlgorithms, c.Keys.Algorithm) {
 		bad("keys.algorithm", "must be RS256, ES256 or EdDSA (in this case), got %q", c.Keys.Algorithm)
+	}
+	if rg := c.Regulation; rg.AccountFailures < 1 {
+		bad("regulation.account_failures", "must be at least 1 (the default is 5), got %d", rg.AccountFailures)
+	} else if rg.NetworkFailures < 1 {
+		bad("regulation.network_failures", "must be at least 1 (the default is 100), got %d", rg.NetworkFailures)
+	} else if rg.BaseDelay <= 0 {
+		bad("regulation.base_delay", "must be a positive duration such as 1s, got %v", rg.BaseDelay)
+	} else if rg.MaxDelay < rg.BaseDelay {
+		bad("regulation.max_delay", "must be at least regulation.base_delay (%v), got %v", rg.BaseDelay, rg.MaxDelay)
+	} else if rg.ForgetAfter < rg.MaxDelay {
+		bad("regulation.forget_after", "must be at least regulation.max_delay (%v), got %v", rg.MaxDelay, rg.ForgetAfter)
 	}
 	if c.Audit.Retention < 0 {
 		bad("audit.retention", "must not be negative (0 keeps audit events forever; the default is 8760h, one year), got %v", c.Audit.Retention)

@@ -148,6 +148,11 @@ func TestDefaultValues(t *testing.T) {
 		"tokens.refresh_token_lifetime": 30 * 24 * time.Hour,
 		"audit.retention":               8760 * time.Hour,
 		"keys.algorithm":                "RS256",
+		"regulation.account_failures":   5,
+		"regulation.network_failures":   100,
+		"regulation.base_delay":         time.Second,
+		"regulation.max_delay":          15 * time.Minute,
+		"regulation.forget_after":       24 * time.Hour,
 		"log.level":                     "info",
 		"log.format":                    "json",
 	} {
@@ -265,6 +270,12 @@ keys:
 session:
   lifetime: 8h
   login_timeout: 3m
+regulation:
+  account_failures: 10
+  network_failures: 500
+  base_delay: 2s
+  max_delay: 30m
+  forget_after: 48h
 audit:
   retention: 2160h
 log:
@@ -343,6 +354,11 @@ clients:
 		"keys.algorithm":                  "EdDSA",
 		"session.lifetime":                8 * time.Hour,
 		"session.login_timeout":           3 * time.Minute,
+		"regulation.account_failures":     10,
+		"regulation.network_failures":     500,
+		"regulation.base_delay":           2 * time.Second,
+		"regulation.max_delay":            30 * time.Minute,
+		"regulation.forget_after":         48 * time.Hour,
 		"audit.retention":                 90 * 24 * time.Hour,
 		"log.level":                       "debug",
 		"log.format":                      "text",
@@ -413,7 +429,9 @@ var envValues = map[string]struct {
 
 // envCompanions are the other variables a key's test value needs to be valid.
 var envCompanions = map[string][]string{
-	"email.provider": {"IDP_EMAIL_FROM=no-reply@login.example.com"},
+	"email.provider":        {"IDP_EMAIL_FROM=no-reply@login.example.com"},
+	"regulation.base_delay": {"IDP_REGULATION_MAX_DELAY=2h"},
+	"regulation.max_delay":  {"IDP_REGULATION_FORGET_AFTER=2h"},
 }
 
 func TestEnvironmentOverridesEveryKey(t *testing.T) {
@@ -675,6 +693,11 @@ func TestInvalidValues(t *testing.T) {
 		{name: "refresh token lifetime 0", env: []string{"IDP_TOKENS_REFRESH_TOKEN_LIFETIME=0"}, key: "tokens.refresh_token_lifetime"},
 		{name: "session lifetime 0", env: []string{"IDP_SESSION_LIFETIME=0s"}, key: "session.lifetime"},
 		{name: "login timeout negative", env: []string{"IDP_SESSION_LOGIN_TIMEOUT=-1s"}, key: "session.login_timeout"},
+		{name: "regulation account failures zero", env: []string{"IDP_REGULATION_ACCOUNT_FAILURES=0"}, key: "regulation.account_failures", want: []string{"at least 1"}},
+		{name: "regulation network failures not a number", env: []string{"IDP_REGULATION_NETWORK_FAILURES=many"}, key: "regulation.network_failures"},
+		{name: "regulation base delay zero", file: "regulation:\n  base_delay: 0s\n", key: "regulation.base_delay"},
+		{name: "regulation max delay below base", env: []string{"IDP_REGULATION_MAX_DELAY=500ms"}, key: "regulation.max_delay", want: []string{"base_delay"}},
+		{name: "regulation forget before max", env: []string{"IDP_REGULATION_FORGET_AFTER=1m"}, key: "regulation.forget_after", want: []string{"max_delay"}},
 		{name: "audit retention negative", env: []string{"IDP_AUDIT_RETENTION=-24h"}, key: "audit.retention", want: []string{"negative", "0 keeps"}},
 		{name: "audit retention in file negative", file: "audit:\n  retention: -1h\n", key: "audit.retention"},
 		{name: "audit retention not a duration", env: []string{"IDP_AUDIT_RETENTION=1y"}, key: "audit.retention"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
@@ -20,13 +21,6 @@ import (
 
 // enrolmentTTL is how long an enrolment waits for its first code.
 const enrolmentTTL = 10 * time.Minute
-
-// accountFailureLimit: after this many wrong codes in the account pages
-// within accountFailureWindow the session ends.
-const (
-	accountFailureLimit  = 5
-	accountFailureWindow = 15 * time.Minute
-)
 
 var accountNotices = map[string]string{
 	"2fa-off":           "2-Factor Auth is off. Your authenticator app, recovery codes and remembered devices were removed.",
@@ -468,6 +462,18 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 	code := r.PostForm.Get("code")
 	res, method := codeWrong, "totp"
 	msg := ""
+	factor := regulation.Recovery
+	if sixDigits.MatchString(code) {
+		factor = regulation.TOTP
+		if !app {
+			factor = regulation.SMS
+		}
+	}
+	chk := s.regulate(w, r, u.Username, factor, nil, func(status int, msg string) { s.confirmPage(w, r, u, status, msg, action) })
+	if chk == nil {
+		return false
+	}
+	defer chk.Done(ctx)
 	if sixDigits.MatchString(code) {
 		msg = "Enter one of your recovery codes (xxxx-xxxx-xxxx), not a six-digit code."
 		if app {
@@ -502,34 +508,44 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 		msg = "That code is not right. Enter a current six-digit code, or an unused recovery code."
 	}
 	if res == codeOK {
+		if err := s.passed(ctx, chk); err != nil {
+			s.serverError(w, r, err)
+			return false
+		}
 		return true
 	}
-	if !s.accountFailure(w, r, u, method, action) {
+	if !s.accountFailure(w, r, u, chk, method, action) {
 		return false
 	}
 	s.confirmPage(w, r, u, http.StatusUnauthorized, msg, action)
 	return false
 }
 
-// accountFailure audits and counts a wrong code in the account pages.
-// Past accountFailureLimit the session ends and it answers the request
-// itself (false); otherwise the caller shows its form again.
-func (s *Server) accountFailure(w http.ResponseWriter, r *http.Request, u *storage.User, method, where string) bool {
+// accountFailure audits a wrong answer in the account pages and reports
+// it to the regulator (chk, from s.regulate). When that imposes a delay on
+// the account the session ends, since whoever holds it is guessing, and it
+// answers the request itself (false); otherwise the caller shows its form
+// again.
+func (s *Server) accountFailure(w http.ResponseWriter, r *http.Request, u *storage.User, chk *regulation.Check, method, where string) bool {
 	ctx := r.Context()
 	s.audit(ctx, r, storage.AuditEvent{Type: "mfa.failed", UserID: u.ID, Username: u.Username, Result: "failure",
 		Details: map[string]string{"method": method, "where": where}})
-	n, err := s.pending.Incr(ctx, "account-failures:"+u.ID, accountFailureWindow)
+	bans, err := s.rejected(ctx, r, chk, u.ID, u.Username)
 	if err != nil {
 		s.serverError(w, r, err)
 		return false
 	}
-	if n >= accountFailureLimit {
+	for _, b := range bans {
+		if b.Subject != regulation.SubjectAccount {
+			continue
+		}
 		if err := s.endBrowserSession(ctx, w, r); err != nil {
 			s.serverError(w, r, err)
 			return false
 		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(b.Delay, time.Second)/time.Second)))
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many attempts",
-			"There were too many wrong codes, so you were logged out. Log in again to continue.", nil)
+			"There were too many wrong answers, so you were logged out. Log in again to continue; the method you were using can be tried again in "+humanWait(b.Delay)+".", nil)
 		return false
 	}
 	return true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -54,14 +55,23 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	chk := s.regulate(w, r, u.Username, regulation.Password, nil, func(status int, msg string) { s.showChangePassword(w, r, status, msg) })
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	if _, ok, err := s.checkPassword(ctx, u.Username, r.PostForm.Get("current_password")); err != nil || !ok {
 		if err != nil {
 			s.serverError(w, r, err)
 			return
 		}
-		if s.accountFailure(w, r, u, "password", "/account/password") {
+		if s.accountFailure(w, r, u, chk, "password", "/account/password") {
 			s.showChangePassword(w, r, http.StatusUnauthorized, "Your current password is not right.")
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	if msg := s.newPasswordProblem(r, u); msg != "" {

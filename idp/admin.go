@@ -20,7 +20,6 @@ import (
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/password"
 	"github.com/hostportal/idp/storage"
-	"github.com/hostportal/idp/storage/pending"
 )
 
 // The admin API (SPEC.md "Admin API", documented in api/openapi.yaml):
@@ -484,16 +483,4 @@ func jsonKind(kind string) string {
 		return "a value of another type"
 	}
 	return "a " + kind
-}
-
-// unlockUser clears the user's failure counters, so that they may try
-// again at once. Today that is the account pages' count of wrong codes;
-// the brute-force limits of the login extend it.
-func (s *Server) unlockUser(ctx context.Context, userID string) error {
-	for _, key := range []string{"account-failures:" + userID} {
-		if err := s.pending.Delete(ctx, key); err != nil && !errors.Is(err, pending.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }

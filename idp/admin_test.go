@@ -25,8 +25,8 @@ import (
 	"github.com/hostportal/idp/idp"
 	"github.com/hostportal/idp/idp/idptest"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
-	"github.com/hostportal/idp/storage/pending"
 )
 
 const adminUserAgent = "admin-test/1.0"
@@ -596,15 +596,28 @@ func TestAdminPhoneAndSecondFactors(t *testing.T) {
 		f = a.rp.start()
 		a.rp.codeFrom(f, login(t, a.Env, a.NewBrowser(), f, "alice", alicePassword))
 
-		// unlock clears the failure counters.
-		for range 3 {
-			if _, err := a.Pending.Incr(ctx, "account-failures:"+alice.ID, time.Hour); err != nil {
-				t.Fatal(err)
+		// unlock clears the failure counts of every factor.
+		reg, err := regulation.New(a.Pending, regulation.Defaults(), a.Clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range regulation.Factors {
+			for range 7 {
+				// Waive: counted, but not refused by the delay it builds up.
+				chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: f, Waive: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := chk.Fail(ctx); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
 		a.ok(a.call("POST", "/admin/v1/users/alice/unlock", nil), http.StatusOK)
-		if _, err := a.Pending.Get(ctx, "account-failures:"+alice.ID); !errors.Is(err, pending.ErrNotFound) {
-			t.Errorf("failure counter after unlock: %v", err)
+		for _, f := range regulation.Factors {
+			if n, until, err := reg.Failures(ctx, "alice", f); n != 0 || !until.IsZero() || err != nil {
+				t.Errorf("%s after unlock: %d failures, delay until %v, %v", f, n, until, err)
+			}
 		}
 		for _, action := range []string{"reset-mfa", "disable", "enable", "unlock"} {
 			a.call("POST", "/admin/v1/users/nobody/"+action, nil).problem(t, http.StatusNotFound)

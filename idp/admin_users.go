@@ -299,7 +299,7 @@ func (s *Server) adminEnable(c *adminCall, u *storage.User) {
 }
 
 func (s *Server) adminUnlock(c *adminCall, u *storage.User) {
-	if err := s.unlockUser(c.ctx, u.ID); err != nil {
+	if err := s.unlockUser(c.ctx, u); err != nil {
 		c.serverError(fmt.Errorf("unlocking user %s: %w", u.Username, err))
 		return
 	}

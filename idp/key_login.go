@@ -11,6 +11,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 
 	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -105,13 +106,19 @@ func (s *Server) handleKeyLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	show := func(status int, msg string) { s.showKeyLogin(w, r, l, c, s.browserID(w, r, false), status, msg) }
+	chk := s.regulate(w, r, l.Username, regulation.SecurityKey, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	fail := func(reason, msg string, cause error) {
 		if cause != nil {
 			slog.InfoContext(ctx, "security key assertion refused", "user_id", u.ID, "reason", reason, "error", cause)
 		}
-		if s.failed(w, r, l, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 			Result: "failure", Details: map[string]string{"method": "security_key", "reason": reason}}) {
-			s.showKeyLogin(w, r, l, c, s.browserID(w, r, false), http.StatusUnauthorized, msg)
+			show(http.StatusUnauthorized, msg)
 		}
 	}
 	sess, err := s.ceremonySession(ctx, webauthnKey("login", l.ID))
@@ -150,6 +157,10 @@ func (s *Server) handleKeyLogin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		fail("used concurrently", "That security key was not accepted. Try again, or use another method.", nil)
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	s.secondFactorPassed(w, r, l, c, "security_key", keyAMR(cred))
@@ -229,6 +240,13 @@ func (s *Server) handlePasskey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	show := func(status int, msg string) { s.showLogin(w, r, l, c, s.browserID(w, r, false), status, msg, "") }
+	// No account is known before the assertion: the network's count.
+	chk := s.regulate(w, r, "", regulation.SecurityKey, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	var user *storage.User
 	var keys []*storage.SecurityKey
 	fail := func(reason string, cause error) {
@@ -240,9 +258,8 @@ func (s *Server) handlePasskey(w http.ResponseWriter, r *http.Request) {
 		if user != nil {
 			ev.UserID, ev.Username = user.ID, user.Username
 		}
-		if s.failed(w, r, l, ev) {
-			s.showLogin(w, r, l, c, s.browserID(w, r, false), http.StatusUnauthorized,
-				"That passkey was not accepted. Try again, or log in with your username and password.", "")
+		if s.failed(w, r, l, chk, ev) {
+			show(http.StatusUnauthorized, "That passkey was not accepted. Try again, or log in with your username and password.")
 		}
 	}
 	sess, err := s.ceremonySession(ctx, webauthnKey("passkey", l.ID))

@@ -15,6 +15,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -461,6 +462,12 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, l, c, browser, http.StatusBadRequest, "Enter your username and password.", username)
 		return
 	}
+	show := func(status int, msg string) { s.showLogin(w, r, l, c, browser, status, msg, username) }
+	chk := s.regulate(w, r, username, regulation.Password, func() bool { return s.deviceRemembers(r, username) }, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	u, ok, err := s.checkPassword(ctx, username, pw)
 	if err != nil {
 		s.serverError(w, r, err)
@@ -476,9 +483,13 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		} else {
 			ev.Details["reason"] = "unknown username"
 		}
-		if s.failed(w, r, l, ev) {
-			s.showLogin(w, r, l, c, browser, http.StatusUnauthorized, msgBadCredentials, username)
+		if s.failed(w, r, l, chk, ev) {
+			show(http.StatusUnauthorized, msgBadCredentials)
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	l.UserID, l.Username, l.AuthTime = u.ID, u.Username, s.now()
@@ -520,13 +531,18 @@ func (s *Server) checkPassword(ctx context.Context, username, pw string) (*stora
 }
 
 // failed is the one place where a failed check of any factor in a login is
-// counted: it audits it and, past maxFailuresPerLogin, ends the login. The
-// count is an atomic counter in the pending-login store, so concurrent
-// guesses are all counted. It reports whether the caller should show its
-// form again.
-func (s *Server) failed(w http.ResponseWriter, r *http.Request, l *loaded, ev storage.AuditEvent) bool {
+// counted: it audits it, reports it to the regulator (chk, from
+// s.regulate: the account's and the network's delays) and, past
+// maxFailuresPerLogin, ends the login. The counts are atomic in the
+// pending-login store, so concurrent guesses are all counted. It reports
+// whether the caller should show its form again.
+func (s *Server) failed(w http.ResponseWriter, r *http.Request, l *loaded, chk *regulation.Check, ev storage.AuditEvent) bool {
 	ctx := r.Context()
 	s.audit(ctx, r, ev)
+	if _, err := s.rejected(ctx, r, chk, ev.UserID, ev.Username); err != nil {
+		s.serverError(w, r, err)
+		return false
+	}
 	n, err := s.pending.Incr(ctx, failuresKey(l.ID), s.cfg.Session.LoginTimeout)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -32,6 +32,7 @@ type metrics struct {
 	sms           *prometheus.CounterVec
 	tokens        *prometheus.CounterVec
 	serverErrors  *prometheus.CounterVec
+	regulation    *prometheus.CounterVec
 	requests      *prometheus.HistogramVec
 	// libraryRoutes are the paths the OpenID library serves behind the
 	// router's catch-all "/": the path is the route only for these.
@@ -45,8 +46,12 @@ var (
 	// phone.go cap on numbers set per day.
 	smsLimitNames = []string{"resend_interval", "user_hour", "user_day", "number_hour", "number_day",
 		"ip_hour", "ip_day", "total_hour", "total_day", "numbers_per_user_day"}
-	tokenGrants        = []string{"authorization_code", "refresh_token", "client_credentials"}
-	serverErrorCauses  = []string{"database", "pending_store", "busy", "other"}
+	tokenGrants       = []string{"authorization_code", "refresh_token", "client_credentials"}
+	serverErrorCauses = []string{"database", "pending_store", "busy", "other"}
+	// regulationFactors and regulationSubjects are regulation's Factors
+	// and the subjects of a delay.
+	regulationFactors  = []string{"password", "totp", "sms", "recovery", "security_key"}
+	regulationSubjects = []string{"account", "network", "busy"}
 	requestMethodNames = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions}
 )
@@ -76,6 +81,11 @@ func newMetrics(p *op.Provider) *metrics {
 			Help: "Pages answered with a server error, by cause: database or pending_store when the error says which store " +
 				"it came from, busy when password hashing was at capacity, other for the rest (store outages among them).",
 		}, []string{"cause"}),
+		regulation: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idp_regulation_total",
+			Help: "Brute-force limits: delays imposed by a failed check (event ban) and attempts refused unchecked while one ran " +
+				"(event throttled), by factor and subject (account, network, or busy: another check of the account's factor was running).",
+		}, []string{"event", "factor", "subject"}),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "idp_http_request_duration_seconds",
 			Help:    "Time to answer HTTP requests, by route (the router's pattern without its method), method and status code.",
@@ -92,7 +102,7 @@ func newMetrics(p *op.Provider) *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.secondFactors, m.sms, m.tokens, m.serverErrors, m.requests,
+		m.logins, m.secondFactors, m.sms, m.tokens, m.serverErrors, m.regulation, m.requests,
 	)
 	// The usual series exist at zero from the start, so that rates and
 	// alerts see the first event.
@@ -117,6 +127,13 @@ func newMetrics(p *op.Provider) *metrics {
 	for _, c := range serverErrorCauses {
 		m.serverErrors.WithLabelValues(c)
 	}
+	for _, f := range regulationFactors {
+		m.regulation.WithLabelValues("ban", f, "account")
+		m.regulation.WithLabelValues("ban", f, "network")
+		for _, sub := range regulationSubjects {
+			m.regulation.WithLabelValues("throttled", f, sub)
+		}
+	}
 	return m
 }
 
@@ -131,6 +148,8 @@ func oneOf(v string, set []string) string {
 // observe counts an audit event: logins, second factors, text messages.
 func (m *metrics) observe(e storage.AuditEvent) {
 	switch e.Type {
+	case "regulation.ban":
+		m.regulation.WithLabelValues("ban", oneOf(e.Details["factor"], regulationFactors), oneOf(e.Details["subject"], regulationSubjects)).Inc()
 	case "login.succeeded":
 		m.logins.WithLabelValues("success", loginFactors(e.Details["amr"])).Inc()
 	case "login.failed":
@@ -195,6 +214,11 @@ func loginFactors(amr string) string {
 }
 
 // tokenIssued counts an access token made for grant.
+// throttled counts an attempt refused unchecked by a running delay.
+func (m *metrics) throttled(factor, subject string) {
+	m.regulation.WithLabelValues("throttled", oneOf(factor, regulationFactors), oneOf(subject, regulationSubjects)).Inc()
+}
+
 func (m *metrics) tokenIssued(grant string) {
 	m.tokens.WithLabelValues(oneOf(grant, tokenGrants)).Inc()
 }

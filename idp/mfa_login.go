@@ -7,6 +7,7 @@ import (
 
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -61,6 +62,12 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	show := func(status int, msg string) { s.showSecondFactor(w, r, l, c, s.browserID(w, r, false), status, msg) }
+	chk := s.regulate(w, r, l.Username, regulation.TOTP, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	res, err := s.checkTOTP(ctx, l.UserID, r.PostForm.Get("code"))
 	if err != nil {
 		s.serverError(w, r, err)
@@ -68,10 +75,14 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	if res != codeOK {
 		reason := map[codeCheck]string{codeWrong: "wrong code", codeReused: "code already used", codeClockOff: "phone clock off"}[res]
-		if s.failed(w, r, l, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 			Result: "failure", Details: map[string]string{"method": "totp", "reason": reason}}) {
-			s.showSecondFactor(w, r, l, c, s.browserID(w, r, false), http.StatusUnauthorized, res.message())
+			show(http.StatusUnauthorized, res.message())
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	s.secondFactorPassed(w, r, l, c, "totp", "otp")
@@ -195,17 +206,26 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	show := func(status int, msg string) { s.showRecovery(w, r, l, c, s.browserID(w, r, false), status, msg) }
+	chk := s.regulate(w, r, l.Username, regulation.Recovery, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	replacement, ok, err := s.useRecoveryCode(ctx, l.UserID, r.PostForm.Get("recovery_code"))
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	if !ok {
-		if s.failed(w, r, l, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 			Result: "failure", Details: map[string]string{"method": "recovery_code"}}) {
-			s.showRecovery(w, r, l, c, s.browserID(w, r, false), http.StatusUnauthorized,
-				"That recovery code is not right, or it was already used.")
+			show(http.StatusUnauthorized, "That recovery code is not right, or it was already used.")
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	left, err := s.store.CountRecoveryCodes(ctx, l.UserID)
@@ -328,12 +348,22 @@ func (s *Server) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, l.ClientID, errLoginExpired)
 		return
 	}
+	show := func(status int, msg string) { s.showLoginEnrolment(w, r, l, s.browserID(w, r, false), status, msg) }
+	chk := s.regulate(w, r, l.Username, regulation.TOTP, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	step, res := s.checkTOTPSecret(secret, r.PostForm.Get("code"))
 	if res != codeOK {
-		if s.failed(w, r, l, storage.AuditEvent{Type: "mfa.enrolment_failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.enrolment_failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 			Result: "failure", Details: map[string]string{"method": "totp"}}) {
-			s.showLoginEnrolment(w, r, l, s.browserID(w, r, false), http.StatusUnauthorized, res.message())
+			show(http.StatusUnauthorized, res.message())
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	codes, err := s.enableTOTP(ctx, l.UserID, secret, step)

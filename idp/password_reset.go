@@ -12,6 +12,7 @@ import (
 
 	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/secret"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/storage/pending"
 	"github.com/hostportal/idp/templates"
@@ -398,6 +399,10 @@ func (s *Server) passwordChanged(ctx context.Context, u *storage.User, hash stri
 		return err
 	}
 	if err := s.store.RevokeUserRefreshTokens(ctx, u.ID, "", s.now()); err != nil {
+		return err
+	}
+	// Wrong guesses at the old password no longer delay the new one.
+	if err := s.regulator.Reset(ctx, u.Username, regulation.Password); err != nil {
 		return err
 	}
 	return s.revokeSessions(ctx, u.ID)

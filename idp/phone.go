@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -251,15 +252,26 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	chk := s.regulate(w, r, u.Username, regulation.SMS, nil, func(status int, msg string) {
+		s.showAccount(w, r, u, accountView{status: status, phoneError: msg, phoneErrorAt: "verify"})
+	})
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
 	res, err := s.checkSMSCode(ctx, smsVerifyScope(u.ID, u.Phone), u.Phone, r.PostForm.Get("code"))
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
 	if res != smsOK {
-		if s.accountFailure(w, r, u, "sms", "/account/phone/verify") {
+		if s.accountFailure(w, r, u, chk, "sms", "/account/phone/verify") {
 			s.showAccount(w, r, u, accountView{status: http.StatusUnauthorized, phoneError: res.message(), phoneErrorAt: "verify"})
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	u.PhoneVerified, u.UpdatedAt = true, s.now()

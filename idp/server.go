@@ -23,6 +23,7 @@ import (
 	"github.com/hostportal/idp/manage"
 	"github.com/hostportal/idp/mfa"
 	"github.com/hostportal/idp/password"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/signing"
 	"github.com/hostportal/idp/storage"
@@ -61,6 +62,7 @@ type Server struct {
 	sms          SMSSender
 	phones       *manage.PhonePolicy
 	proxies      []*net.IPNet // trusted_proxies
+	regulator    *regulation.Regulator
 	clients      clientCache
 	webauthn     *mfa.WebAuthn // nil when the relying party id is not a domain
 	mail         MailSender
@@ -112,6 +114,12 @@ func New(o Options) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	reg, err := regulation.New(s.pending, regulationConfig(o.Config), s.now)
+	if err != nil {
+		return nil, fmt.Errorf("regulation: %w", err)
+	}
+	reg.UnlockedSince = s.unlockedSince
+	s.regulator = reg
 	s.authRequests = authRequests{store: s.pending, now: s.now}
 	s.cookies = newCookieNames(strings.HasPrefix(s.cfg.Issuer, "https://"))
 	s.origins = originCache{store: s.store, now: s.now}

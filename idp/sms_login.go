@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/templates"
 )
@@ -95,17 +96,28 @@ func (s *Server) handleSMSLogin(w http.ResponseWriter, r *http.Request) {
 	if u == nil {
 		return
 	}
-	res, err := s.checkSMSCode(r.Context(), smsLoginScope(l.ID), u.Phone, r.PostForm.Get("code"))
+	ctx := r.Context()
+	show := func(status int, msg string) { s.showSMSLogin(w, r, l, c, s.browserID(w, r, false), status, msg) }
+	chk := s.regulate(w, r, l.Username, regulation.SMS, nil, show)
+	if chk == nil {
+		return
+	}
+	defer chk.Done(ctx)
+	res, err := s.checkSMSCode(ctx, smsLoginScope(l.ID), u.Phone, r.PostForm.Get("code"))
 	if err != nil && !errors.Is(err, errSMSNotSent) {
 		s.serverError(w, r, err)
 		return
 	}
 	if res != smsOK {
 		reason := map[smsCheck]string{smsWrong: "wrong code", smsSpent: "wrong code, last try", smsMissing: "no valid code"}[res]
-		if s.failed(w, r, l, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
+		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 			Result: "failure", Details: map[string]string{"method": "sms", "reason": reason}}) {
-			s.showSMSLogin(w, r, l, c, s.browserID(w, r, false), http.StatusUnauthorized, res.message())
+			show(http.StatusUnauthorized, res.message())
 		}
+		return
+	}
+	if err := s.passed(ctx, chk); err != nil {
+		s.serverError(w, r, err)
 		return
 	}
 	s.secondFactorPassed(w, r, l, c, "sms", "sms")

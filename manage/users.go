@@ -251,6 +251,20 @@ func (s *Service) setDisabled(ctx context.Context, actor Actor, username string,
 	return u, s.audit(ctx, actor, storage.AuditEvent{Type: typ, UserID: u.ID, Username: u.Username}, done)
 }
 
+// Unlock records that an operator lifted the user's brute-force delays
+// (user.unlocked in the audit log). A running provider honours it within
+// seconds when the user's next attempt would be refused, whichever store
+// its counts are in; the caller also clears the counts in a shared pending
+// store it can reach (regulation.Unlock).
+func (s *Service) Unlock(ctx context.Context, actor Actor, username string) (*storage.User, error) {
+	u, err := s.GetUser(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	return u, s.audit(ctx, actor, storage.AuditEvent{Type: "user.unlocked", UserID: u.ID, Username: u.Username},
+		"user "+u.Username+" was unlocked")
+}
+
 // AuditQuery selects audit events for ListAudit.
 type AuditQuery struct {
 	Username string    // only this user's events when not empty

@@ -10,7 +10,9 @@ import (
 	"github.com/hostportal/idp/config"
 	"github.com/hostportal/idp/mail"
 	"github.com/hostportal/idp/manage"
+	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/storage/pending/redisstore"
 )
 
 func newUserCommand(c *cli) *cobra.Command {
@@ -27,6 +29,7 @@ func newUserCommand(c *cli) *cobra.Command {
 		newUserResetMFACommand(c),
 		newUserDisableCommand(c, true),
 		newUserDisableCommand(c, false),
+		newUserUnlockCommand(c),
 		newUserListCommand(c),
 		newUserShowCommand(c),
 	)
@@ -196,6 +199,40 @@ func newUserDisableCommand(c *cli, disable bool) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(c.stdout, "User %s is enabled and can log in again.\n", u.Username)
+				return nil
+			})
+		},
+	}
+}
+
+func newUserUnlockCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:   "unlock USERNAME",
+		Short: "Lift a user's brute-force delays so that they can try again at once",
+		Long: `Forget the user's failed attempts (password, authenticator code, SMS code,
+recovery code, security key), so that the growing delay after repeated
+failures ends at once. The unlock is audited (user.unlocked). With Redis
+(redis.url) the counts are cleared there directly; with the in-process store
+the running provider reads the unlock from the audit log at the user's next
+attempt. Delays of a whole network stay: they end by themselves.`,
+		Args: exactArgs("USERNAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withService(cmd.Context(), false, func(svc *manage.Service, cfg *config.Config) error {
+				u, err := svc.Unlock(cmd.Context(), manage.Operator, args[0])
+				if err != nil {
+					return err
+				}
+				if cfg.Redis.URL != "" {
+					rs, err := redisstore.Open(cfg.Redis.URL, cfg.Redis.KeyPrefix)
+					if err != nil {
+						return err
+					}
+					defer rs.Close()
+					if err := regulation.Unlock(cmd.Context(), rs, u.Username); err != nil {
+						return fmt.Errorf("the unlock of %s is recorded, and the provider will apply it at their next attempt, but clearing the counts in Redis failed: %w", u.Username, err)
+					}
+				}
+				fmt.Fprintf(c.stdout, "User %s is unlocked: their failed attempts are forgotten and they can try again now.\n", u.Username)
 				return nil
 			})
 		},

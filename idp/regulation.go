@@ -1,0 +1,146 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/mfa"
+	"github.com/hostportal/idp/regulation"
+	"github.com/hostportal/idp/storage"
+)
+
+// regulationConfig is the regulation.* configuration.
+func regulationConfig(cfg *config.Config) regulation.Config {
+	rg := cfg.Regulation
+	return regulation.Config{AccountFailures: rg.AccountFailures, NetworkFailures: rg.NetworkFailures,
+		BaseDelay: rg.BaseDelay, MaxDelay: rg.MaxDelay, ForgetAfter: rg.ForgetAfter}
+}
+
+// regulate asks the regulator, before a factor is checked, whether the
+// check may run now. It returns the check to report the answer to (Fail
+// through s.failed or s.accountFailure, or Succeed), or nil when it
+// answered the request itself: a throttled attempt gets 429, Retry-After
+// and show's form saying when to try again, and is not checked at all.
+//
+// waive, when not nil, is asked only when a delay would refuse the
+// attempt: a browser that proves an earlier full login to the account (a
+// remembered device) is let through, so that failures from elsewhere
+// cannot keep the account's owner out.
+func (s *Server) regulate(w http.ResponseWriter, r *http.Request, account string, f regulation.Factor,
+	waive func() bool, show func(status int, msg string)) *regulation.Check {
+	ctx := r.Context()
+	a := regulation.Attempt{Account: account, Factor: f, Network: s.clientNetwork(r)}
+	chk, err := s.regulator.Begin(ctx, a)
+	var th *regulation.Throttled
+	if errors.As(err, &th) && th.Subject != regulation.SubjectBusy && waive != nil && waive() {
+		a.Waive = true
+		chk, err = s.regulator.Begin(ctx, a)
+	}
+	if errors.As(err, &th) {
+		wait := th.RetryAfter(s.now())
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		s.metrics.throttled(string(f), th.Subject)
+		show(http.StatusTooManyRequests, throttledMessage(wait))
+		return nil
+	}
+	if err != nil {
+		s.serverError(w, r, err)
+		return nil
+	}
+	return chk
+}
+
+// throttledMessage says when to try again, in the largest whole unit.
+func throttledMessage(wait time.Duration) string {
+	return "Too many failed attempts. Try again in " + humanWait(wait) + "."
+}
+
+func humanWait(d time.Duration) string {
+	switch s := int((d + time.Second - 1) / time.Second); {
+	case s <= 1:
+		return "1 second"
+	case s < 60:
+		return strconv.Itoa(s) + " seconds"
+	case s < 120:
+		return "1 minute"
+	default:
+		return strconv.Itoa((s+59)/60) + " minutes"
+	}
+}
+
+// rejected reports a failed check to the regulator and audits every delay
+// it imposed (regulation.ban). userID and username name the account when
+// it exists; a typed name that is no account is not recorded.
+func (s *Server) rejected(ctx context.Context, r *http.Request, chk *regulation.Check, userID, username string) ([]regulation.Ban, error) {
+	bans, err := chk.Fail(ctx)
+	for _, b := range bans {
+		ev := storage.AuditEvent{Type: "regulation.ban", Actor: "system", Result: "failure", Details: map[string]string{
+			"subject": b.Subject, "factor": string(b.Factor), "failures": strconv.Itoa(b.Failures),
+			"delay": b.Delay.String(), "until": b.Until.UTC().Format(time.RFC3339),
+		}}
+		if b.Subject == regulation.SubjectAccount {
+			ev.UserID, ev.Username = userID, username
+		} else {
+			ev.Details["network"] = b.Network
+		}
+		s.audit(ctx, r, ev)
+	}
+	if err != nil {
+		return bans, fmt.Errorf("counting a failed check: %w", err)
+	}
+	return bans, nil
+}
+
+// passed reports a correct answer: the account's count for that factor
+// starts again (the others stay).
+func (s *Server) passed(ctx context.Context, chk *regulation.Check) error {
+	if err := chk.Succeed(ctx); err != nil {
+		return fmt.Errorf("resetting the failure count: %w", err)
+	}
+	return nil
+}
+
+// deviceRemembers reports whether this browser's remembered-device token
+// belongs to the user called username: the waiver of a password delay.
+func (s *Server) deviceRemembers(r *http.Request, username string) bool {
+	token := s.readCookie(r, s.cookies.device)
+	if token == "" || s.cfg.MFA.RememberDevice <= 0 {
+		return false
+	}
+	ctx := r.Context()
+	d, err := s.store.RememberedDeviceByHash(ctx, mfa.HashDeviceToken(token))
+	if err != nil || !d.ExpiresAt.After(s.now()) {
+		return false
+	}
+	u, err := s.store.UserByUsername(ctx, username)
+	return err == nil && u.ID == d.UserID
+}
+
+// unlockedSince answers the regulator from the audit log: an operator's
+// unlock (the CLI's, which cannot reach an in-process pending store, or
+// another instance's) after since ends the account's delays.
+func (s *Server) unlockedSince(ctx context.Context, account string, since time.Time) (bool, error) {
+	u, err := s.store.UserByUsername(ctx, account)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	evs, err := s.store.ListAudit(ctx, storage.AuditQuery{UserID: u.ID, Type: "user.unlocked", Since: since, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	return len(evs) > 0, nil
+}
+
+// unlockUser forgets the user's failure counts, so that they may try
+// again at once (the admin API; the CLI goes through the audit log).
+func (s *Server) unlockUser(ctx context.Context, u *storage.User) error {
+	return s.regulator.Unlock(ctx, u.Username)
+}

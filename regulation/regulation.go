@@ -1,0 +1,491 @@
+// Package regulation owns the brute-force limits. Every check of a factor
+// (password, authenticator code, SMS code, recovery code, security key), in
+// a login, a password reset or the account pages, goes through one
+// Regulator: Begin before the check says whether it may run now, and Fail
+// or Succeed after it records the answer.
+//
+// Failures are counted per account and factor, and per client network (an
+// IPv4 address or an IPv6 /64) over every account and factor. Past a number
+// of free failures each further failure imposes a delay that doubles (1 s,
+// 2 s, 4 s, ... up to a cap) before the next check of that factor for that
+// account, or any check from that network, is even run. A correct answer
+// clears the account's count for that factor only, so a known password
+// does not reset the count of wrong codes. The counts live in the
+// pending-login store (Redis when several instances run, so they share
+// them) and are forgotten some time after the last failure: nothing is
+// ever locked for good.
+//
+// Checks of one factor for one account run one at a time (a short lock in
+// the same store), so that a burst of parallel guesses cannot all be
+// checked before the first failure is counted.
+package regulation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hostportal/idp/storage/pending"
+)
+
+// Factor names what was checked.
+type Factor string
+
+// The factors that are counted. Each has its own count per account.
+const (
+	Password    Factor = "password"
+	TOTP        Factor = "totp"
+	SMS         Factor = "sms"
+	Recovery    Factor = "recovery"
+	SecurityKey Factor = "security_key"
+)
+
+// Factors lists every factor, for Unlock.
+var Factors = []Factor{Password, TOTP, SMS, Recovery, SecurityKey}
+
+// Config sets the limits. The zero value is not usable: see Defaults.
+type Config struct {
+	AccountFailures int           // failures of one factor for one account before delays start
+	NetworkFailures int           // failures from one network (any account, any factor) before delays start
+	BaseDelay       time.Duration // the first delay; each further failure doubles it
+	MaxDelay        time.Duration // the longest delay
+	ForgetAfter     time.Duration // a count is forgotten this long after its last failure
+}
+
+// Defaults are the limits the README defends.
+func Defaults() Config {
+	return Config{AccountFailures: 5, NetworkFailures: 100, BaseDelay: time.Second,
+		MaxDelay: 15 * time.Minute, ForgetAfter: 24 * time.Hour}
+}
+
+// Validate reports a limit that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.AccountFailures < 1:
+		return errors.New("account_failures must be at least 1")
+	case c.NetworkFailures < 1:
+		return errors.New("network_failures must be at least 1")
+	case c.BaseDelay <= 0:
+		return errors.New("base_delay must be positive")
+	case c.MaxDelay < c.BaseDelay:
+		return errors.New("max_delay must be at least base_delay")
+	case c.ForgetAfter < c.MaxDelay:
+		return errors.New("forget_after must be at least max_delay")
+	}
+	return nil
+}
+
+// Delay is the wait imposed after the failures-th failure when free
+// failures are free: none before it, then BaseDelay doubling up to MaxDelay.
+func (c Config) Delay(failures, free int) time.Duration {
+	if failures < free {
+		return 0
+	}
+	d := c.BaseDelay
+	for i := free; i < failures; i++ {
+		d *= 2
+		if d >= c.MaxDelay || d <= 0 {
+			return c.MaxDelay
+		}
+	}
+	return min(d, c.MaxDelay)
+}
+
+// Subjects of a delay.
+const (
+	SubjectAccount = "account"
+	SubjectNetwork = "network"
+	// SubjectBusy: another check of the same factor for the same account
+	// is running; the wait is a moment.
+	SubjectBusy = "busy"
+)
+
+// Throttled is the error of Begin while a delay runs: the check must not
+// run before Until.
+type Throttled struct {
+	Subject string // SubjectAccount, SubjectNetwork or SubjectBusy
+	Until   time.Time
+}
+
+func (t *Throttled) Error() string {
+	return fmt.Sprintf("regulation: too many failed attempts (%s); try again at %s", t.Subject, t.Until.Format(time.RFC3339))
+}
+
+// RetryAfter is the wait from now, at least one second.
+func (t *Throttled) RetryAfter(now time.Time) time.Duration {
+	return max(t.Until.Sub(now).Round(time.Second), time.Second)
+}
+
+// Ban is a delay that a failure imposed, for the audit log.
+type Ban struct {
+	Subject  string // SubjectAccount or SubjectNetwork
+	Factor   Factor // the factor that failed
+	Network  string // for SubjectNetwork
+	Failures int    // the count, this failure included
+	Delay    time.Duration
+	Until    time.Time
+}
+
+// Regulator counts failures in a pending store. It is safe for concurrent use.
+type Regulator struct {
+	store pending.Store
+	cfg   Config
+	now   func() time.Time
+
+	// UnlockedSince, when set, is asked (at most every unlockCheckEvery per
+	// account) whether an operator unlocked the account after since; the
+	// server answers from the audit log, so that `idp user unlock` works
+	// without reaching the pending store (an in-process one lives inside
+	// the server). A yes clears the account's counts.
+	UnlockedSince func(ctx context.Context, account string, since time.Time) (bool, error)
+}
+
+// New returns a Regulator. now is the clock (time.Now in production).
+func New(store pending.Store, cfg Config, now func() time.Time) (*Regulator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("regulation: %w", err)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Regulator{store: store, cfg: cfg, now: now}, nil
+}
+
+// Config returns the limits in force.
+func (r *Regulator) Config() Config { return r.cfg }
+
+const (
+	// busyTTL bounds how long a crashed check can hold its lock.
+	busyTTL = 30 * time.Second
+	// busyWait is how long Begin waits for another check of the same
+	// factor and account to finish before it gives up with SubjectBusy.
+	busyWait = 3 * time.Second
+	busyPoll = 20 * time.Millisecond
+	// unlockCheckEvery bounds the audit-log reads of a throttled account.
+	unlockCheckEvery = 10 * time.Second
+	casAttempts      = 50
+)
+
+// Attempt is what is about to be checked.
+type Attempt struct {
+	// Account is the username the attempt is for, as typed (it is
+	// normalised); empty when no account is known yet (a passkey). An
+	// unknown username is counted like a known one, so that the answers
+	// never tell whether an account exists.
+	Account string
+	Factor  Factor
+	// Network is the client's network (IPv4 address or IPv6 /64); empty
+	// skips the network count.
+	Network string
+	// Waive skips the delays (not the counting): the browser proved an
+	// earlier full login to this account (a remembered device), so an
+	// attacker's failures cannot keep its owner out.
+	Waive bool
+}
+
+// Check is an attempt allowed to run. Exactly one of Fail or Succeed
+// should follow; Done releases the lock in any case and may be deferred.
+type Check struct {
+	r       *Regulator
+	a       Attempt
+	account string // hashed account key part; "" when no account
+	busy    string
+	done    bool
+}
+
+// Begin returns a Check when the attempt may be checked now, and a
+// *Throttled error when it must wait. Other errors are the store's.
+func (r *Regulator) Begin(ctx context.Context, a Attempt) (*Check, error) {
+	now := r.now()
+	c := &Check{r: r, a: a}
+	if a.Network != "" && !a.Waive {
+		st, err := r.load(ctx, networkKey(a.Network))
+		if err != nil {
+			return nil, err
+		}
+		if now.Before(st.until) {
+			return nil, &Throttled{Subject: SubjectNetwork, Until: st.until}
+		}
+	}
+	if acct := normalize(a.Account); acct != "" {
+		c.account = accountKeyPart(acct)
+		// Refuse at once while a delay runs; then take the lock and look
+		// again, since a check that held it may just have failed.
+		if err := r.checkAccount(ctx, a, acct, c.account, now); err != nil {
+			return nil, err
+		}
+		c.busy = busyKey(a.Factor, c.account)
+		if err := r.lock(ctx, c.busy); err != nil {
+			return nil, err
+		}
+		if err := r.checkAccount(ctx, a, acct, c.account, r.now()); err != nil {
+			c.Done(ctx)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkAccount returns a *Throttled error while the account's delay for
+// the factor runs.
+func (r *Regulator) checkAccount(ctx context.Context, a Attempt, acct, part string, now time.Time) error {
+	if a.Waive {
+		return nil
+	}
+	st, err := r.load(ctx, accountKey(a.Factor, part))
+	if err != nil {
+		return err
+	}
+	if !now.Before(st.until) {
+		return nil
+	}
+	unlocked, err := r.checkUnlocked(ctx, acct, part, st)
+	if err != nil {
+		return err
+	}
+	if unlocked {
+		return nil
+	}
+	return &Throttled{Subject: SubjectAccount, Until: st.until}
+}
+
+// lock takes the one-at-a-time lock of an account's factor, waiting a
+// little for a check in progress.
+func (r *Regulator) lock(ctx context.Context, key string) error {
+	deadline := time.Now().Add(busyWait) // real time: this is about waiting, not the injected clock
+	for {
+		ok, err := r.store.SetNX(ctx, key, []byte("1"), busyTTL)
+		if err != nil {
+			return fmt.Errorf("regulation: lock: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return &Throttled{Subject: SubjectBusy, Until: r.now().Add(time.Second)}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(busyPoll):
+		}
+	}
+}
+
+// checkUnlocked asks UnlockedSince, at most every unlockCheckEvery for an
+// account, and clears the account's counts when an operator unlocked it
+// after its last failure.
+func (r *Regulator) checkUnlocked(ctx context.Context, account, part string, st state) (bool, error) {
+	if r.UnlockedSince == nil {
+		return false, nil
+	}
+	first, err := r.store.SetNX(ctx, "reg:unlock-check:"+part, []byte("1"), unlockCheckEvery)
+	if err != nil || !first {
+		return false, err
+	}
+	unlocked, err := r.UnlockedSince(ctx, account, st.last)
+	if err != nil || !unlocked {
+		return false, err
+	}
+	return true, r.clear(ctx, part)
+}
+
+// Fail counts a failed check for the account's factor and the network and
+// returns the delays it imposed (none while failures are free).
+func (c *Check) Fail(ctx context.Context) ([]Ban, error) {
+	defer c.Done(ctx)
+	r, now := c.r, c.r.now()
+	var bans []Ban
+	if c.account != "" {
+		st, err := r.bump(ctx, accountKey(c.a.Factor, c.account), r.cfg.AccountFailures, now)
+		if err != nil {
+			return nil, err
+		}
+		if d := st.until.Sub(now); d > 0 {
+			bans = append(bans, Ban{Subject: SubjectAccount, Factor: c.a.Factor, Failures: st.n, Delay: d, Until: st.until})
+		}
+	}
+	if c.a.Network != "" {
+		st, err := r.bump(ctx, networkKey(c.a.Network), r.cfg.NetworkFailures, now)
+		if err != nil {
+			return bans, err
+		}
+		if d := st.until.Sub(now); d > 0 {
+			bans = append(bans, Ban{Subject: SubjectNetwork, Factor: c.a.Factor, Network: c.a.Network, Failures: st.n, Delay: d, Until: st.until})
+		}
+	}
+	return bans, nil
+}
+
+// Succeed clears the account's count for this factor (not for the others,
+// and not the network's).
+func (c *Check) Succeed(ctx context.Context) error {
+	defer c.Done(ctx)
+	if c.account == "" {
+		return nil
+	}
+	if err := c.r.store.Delete(ctx, accountKey(c.a.Factor, c.account)); err != nil {
+		return fmt.Errorf("regulation: reset: %w", err)
+	}
+	return nil
+}
+
+// Done releases the lock; calling it again does nothing.
+func (c *Check) Done(ctx context.Context) {
+	if c == nil || c.done {
+		return
+	}
+	c.done = true
+	if c.busy != "" {
+		// A lock left behind expires after busyTTL; context.WithoutCancel
+		// releases it even when the request was cancelled.
+		_ = c.r.store.Delete(context.WithoutCancel(ctx), c.busy)
+	}
+}
+
+// Failures returns an account's count for a factor and the end of its
+// delay (zero when none runs).
+func (r *Regulator) Failures(ctx context.Context, account string, f Factor) (int, time.Time, error) {
+	acct := normalize(account)
+	if acct == "" {
+		return 0, time.Time{}, nil
+	}
+	st, err := r.load(ctx, accountKey(f, accountKeyPart(acct)))
+	return st.n, st.until, err
+}
+
+// Reset forgets an account's count for one factor, as a correct answer
+// does (a new password makes the wrong guesses at the old one moot).
+func (r *Regulator) Reset(ctx context.Context, account string, f Factor) error {
+	acct := normalize(account)
+	if acct == "" {
+		return nil
+	}
+	if err := r.store.Delete(ctx, accountKey(f, accountKeyPart(acct))); err != nil {
+		return fmt.Errorf("regulation: reset: %w", err)
+	}
+	return nil
+}
+
+// Unlock forgets every count of an account, so that it may try again at
+// once. The network counts stay.
+func (r *Regulator) Unlock(ctx context.Context, account string) error {
+	acct := normalize(account)
+	if acct == "" {
+		return errors.New("regulation: unlock: no account")
+	}
+	return r.clear(ctx, accountKeyPart(acct))
+}
+
+// Unlock clears an account's counts in store without a Regulator (the
+// CLI, which has no limits of its own to apply).
+func Unlock(ctx context.Context, store pending.Store, account string) error {
+	r := &Regulator{store: store, cfg: Defaults(), now: time.Now}
+	return r.Unlock(ctx, account)
+}
+
+func (r *Regulator) clear(ctx context.Context, part string) error {
+	for _, f := range Factors {
+		if err := r.store.Delete(ctx, accountKey(f, part)); err != nil {
+			return fmt.Errorf("regulation: unlock: %w", err)
+		}
+	}
+	return nil
+}
+
+// state is a count as stored: "failures last-ms until-ms".
+type state struct {
+	n           int
+	last, until time.Time
+}
+
+func (s state) encode() []byte {
+	return []byte(strconv.Itoa(s.n) + " " + strconv.FormatInt(s.last.UnixMilli(), 10) + " " + strconv.FormatInt(s.until.UnixMilli(), 10))
+}
+
+func decode(b []byte) (state, error) {
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return state{}, fmt.Errorf("regulation: malformed count %q", b)
+	}
+	n, err1 := strconv.Atoi(f[0])
+	last, err2 := strconv.ParseInt(f[1], 10, 64)
+	until, err3 := strconv.ParseInt(f[2], 10, 64)
+	if err := errors.Join(err1, err2, err3); err != nil || n < 0 {
+		return state{}, fmt.Errorf("regulation: malformed count %q", b)
+	}
+	return state{n: n, last: time.UnixMilli(last), until: time.UnixMilli(until)}, nil
+}
+
+func (r *Regulator) load(ctx context.Context, key string) (state, error) {
+	b, err := r.store.Get(ctx, key)
+	if errors.Is(err, pending.ErrNotFound) {
+		return state{}, nil
+	}
+	if err != nil {
+		return state{}, fmt.Errorf("regulation: read count: %w", err)
+	}
+	st, err := decode(b)
+	if err != nil {
+		// A count this package did not write is dropped rather than
+		// trusted or left to block the account.
+		return state{}, r.store.Delete(ctx, key)
+	}
+	return st, nil
+}
+
+// bump adds a failure to the count at key atomically (compare-and-swap, so
+// that instances sharing Redis never lose one) and sets its delay.
+func (r *Regulator) bump(ctx context.Context, key string, free int, now time.Time) (state, error) {
+	for range casAttempts {
+		old, err := r.store.Get(ctx, key)
+		var st state
+		switch {
+		case errors.Is(err, pending.ErrNotFound):
+			old = nil
+		case err != nil:
+			return state{}, fmt.Errorf("regulation: count: %w", err)
+		default:
+			if st, err = decode(old); err != nil {
+				st = state{}
+			}
+		}
+		st.n++
+		st.last = now
+		if d := r.cfg.Delay(st.n, free); d > 0 {
+			st.until = now.Add(d)
+		}
+		var ok bool
+		if old == nil {
+			ok, err = r.store.SetNX(ctx, key, st.encode(), r.cfg.ForgetAfter)
+		} else {
+			ok, err = r.store.CompareAndSwap(ctx, key, old, st.encode(), r.cfg.ForgetAfter)
+		}
+		if err != nil {
+			return state{}, fmt.Errorf("regulation: count: %w", err)
+		}
+		if ok {
+			return st, nil
+		}
+	}
+	return state{}, errors.New("regulation: count: too much contention")
+}
+
+// normalize is how usernames are compared at login.
+func normalize(account string) string { return strings.ToLower(strings.TrimSpace(account)) }
+
+// accountKeyPart keeps usernames out of the store's keys and bounds their
+// length.
+func accountKeyPart(account string) string {
+	sum := sha256.Sum256([]byte(account))
+	return hex.EncodeToString(sum[:16])
+}
+
+func accountKey(f Factor, part string) string { return "reg:acct:" + string(f) + ":" + part }
+func busyKey(f Factor, part string) string    { return "reg:busy:" + string(f) + ":" + part }
+func networkKey(network string) string        { return "reg:net:" + network }
