@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/hostportal/idp/mail"
-	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/regulation"
+	"github.com/hostportal/idp/secret"
 	"github.com/hostportal/idp/storage"
 	"github.com/hostportal/idp/storage/pending"
 	"github.com/hostportal/idp/templates"
