@@ -225,6 +225,46 @@ func (s authRequests) update(ctx context.Context, l *loaded) error {
 	return nil
 }
 
+// rekey moves l to a new random id: after each step (a factor passed), an
+// id seen before, in a URL, a log line or a Referer, no longer leads to
+// the login. It writes l's new state under the new id and retires the old
+// one only if nobody changed it since it was read (compare-and-swap, as
+// update): of two concurrent posts one moves the login on, the other gets
+// errLoginChanged. The old id then reads as expired.
+func (s authRequests) rekey(ctx context.Context, l *loaded) (oldID string, err error) {
+	ttl := l.ExpiresAt.Sub(s.now())
+	if ttl <= 0 {
+		return "", errLoginExpired
+	}
+	oldID, oldRaw := l.ID, l.raw
+	l.ID = secret.RandomToken(32)
+	raw, err := json.Marshal(l.AuthRequest)
+	if err != nil {
+		l.ID = oldID
+		return "", err
+	}
+	ok, err := s.store.SetNX(ctx, arKey(l.ID), raw, ttl)
+	if err != nil || !ok {
+		l.ID = oldID
+		if err == nil {
+			err = errors.New("pending login id collision")
+		}
+		return "", fmt.Errorf("storing pending login: %w", err)
+	}
+	// "{}" has no expiry, so get reports the old id as expired.
+	ok, err = s.store.CompareAndSwap(ctx, arKey(oldID), oldRaw, []byte("{}"), ttl)
+	if err != nil || !ok {
+		_ = s.store.Delete(ctx, arKey(l.ID))
+		l.ID = oldID
+		if err != nil {
+			return "", fmt.Errorf("updating pending login: %w", err)
+		}
+		return "", errLoginChanged
+	}
+	l.raw = raw
+	return oldID, nil
+}
+
 func (s authRequests) delete(ctx context.Context, id string) error {
 	return s.store.Delete(ctx, arKey(id))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hostportal/idp/regulation"
 	"github.com/hostportal/idp/storage"
+	"github.com/hostportal/idp/storage/pending"
 	"github.com/hostportal/idp/templates"
 )
 
@@ -208,7 +209,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.showConsent(w, r, l, c, browser)
 	case stepDone:
 		if l.Reset {
-			http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther) // the new-password page needs the login
+			// The new-password page needs the login, under its current id.
+			http.Redirect(w, r, "/password/new?id="+url.QueryEscape(l.ID), http.StatusSeeOther)
 			return
 		}
 		if l.ReturnTo != "" {
@@ -332,7 +334,7 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *c
 		}
 		l.FreshAuth = false
 	}
-	if err := s.authRequests.update(ctx, l); err != nil {
+	if err := s.moveOn(ctx, l); err != nil {
 		s.loginFailed(w, r, l.ClientID, err)
 		return false
 	}
@@ -340,6 +342,23 @@ func (s *Server) advance(w http.ResponseWriter, r *http.Request, l *loaded, c *c
 		s.loginSucceeded(ctx, r, l)
 	}
 	return true
+}
+
+// moveOn writes a login that went on to its next step under a new id
+// (see authRequests.rekey); the failures counted in it so far move along.
+func (s *Server) moveOn(ctx context.Context, l *loaded) error {
+	oldID, err := s.authRequests.rekey(ctx, l)
+	if err != nil {
+		return err
+	}
+	if n, err := s.pending.Get(ctx, failuresKey(oldID)); err == nil {
+		if err := s.pending.Set(ctx, failuresKey(l.ID), n, s.cfg.Session.LoginTimeout); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, pending.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) loginSucceeded(ctx context.Context, r *http.Request, l *loaded) {

@@ -244,6 +244,12 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 // showCodesNext moves the login to the step that shows codes once; they
 // wait in the pending login, sealed.
 func (s *Server) showCodesNext(w http.ResponseWriter, r *http.Request, l *loaded, codes []string, replacement bool) {
+	// A factor passed (a recovery code, or the first code of a set-up):
+	// the login moves to a new id, which the sealed codes are bound to.
+	if err := s.moveOn(r.Context(), l); err != nil {
+		s.loginFailed(w, r, l.ClientID, err)
+		return
+	}
 	sealed, err := s.sealJSON(codes, "codes:"+l.ID)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -253,7 +253,7 @@ func (s *Server) handleResetLink(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	a := &AuthRequest{ID: secret.RandomToken(32), CreatedAt: now, ExpiresAt: now.Add(s.cfg.Session.LoginTimeout),
 		Reset: true, ResetToken: h, UserID: u.ID, Username: u.Username, Browser: browserBinding(s.browserID(w, r, true))}
-	a.ReturnTo = "/password/new?id=" + url.QueryEscape(a.ID)
+	a.ReturnTo = "/password/new" // the id is added when the login gets there (it changes at each step)
 	a.ResetReturn = rec.LoginID
 	l := &loaded{AuthRequest: a}
 	if a.Step, err = s.nextStep(w, r, l, nil); err != nil {
