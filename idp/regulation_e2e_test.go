@@ -249,28 +249,49 @@ func TestBruteForceEveryFactor(t *testing.T) {
 	})
 }
 
+// forwardedFor makes a browser's requests come through a proxy that
+// forwards for client.
+type forwardedFor struct {
+	client string
+	next   http.RoundTripper
+}
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.client)
+	return f.next.RoundTrip(r)
+}
+
+func behindProxy(b *idptest.Browser, client string) *idptest.Browser {
+	b.Client.Transport = forwardedFor{client: client, next: http.DefaultTransport}
+	return b
+}
+
 // TestBruteForceNetwork: failures from one network over many accounts
-// (password spraying) delay every attempt from it; a remembered device
-// is let through.
+// (password spraying) delay every attempt from it, and only from it: behind
+// a trusted proxy the network is the forwarded client's.
 func TestBruteForceNetwork(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
 		env := idptest.New(t, b, idptest.Options{Configure: func(c *config.Config) {
 			c.Regulation.NetworkFailures = 6
+			c.TrustedProxies = []string{"127.0.0.1/32"}
 		}})
 		env.AddUser("alice", alicePassword)
 		secret := env.AddClient(manage.NewClient{ID: "portal", Name: "Client Portal", RedirectURIs: []string{portalRedirect}})
 		r := newRP(t, env, "portal", secret)
-		sprayer := env.NewBrowser()
+		sprayer := behindProxy(env.NewBrowser(), "203.0.113.7")
 		for i := range 6 {
 			if p := passwordTry(t, env, r, sprayer, "user"+string(rune('a'+i)), "Winter2026!"); p.Status != http.StatusUnauthorized {
 				t.Fatalf("spray %d: %s", i+1, p)
 			}
 		}
-		// Every test client is 127.0.0.1: the whole network waits now.
-		throttledPage(t, passwordTry(t, env, r, env.NewBrowser(), "alice", alicePassword), "1")
+		throttledPage(t, passwordTry(t, env, r, behindProxy(env.NewBrowser(), "203.0.113.7"), "alice", alicePassword), "1")
+		if p := passwordTry(t, env, r, behindProxy(env.NewBrowser(), "198.51.100.9"), "alice", alicePassword); p.Status != http.StatusSeeOther {
+			t.Fatalf("a client on another network was delayed: %s", p)
+		}
 		bans := auditOf(t, env, "regulation.ban")
-		if len(bans) != 1 || bans[0].Details["subject"] != "network" || bans[0].Details["network"] != "127.0.0.1" {
-			t.Fatalf("bans %+v, want one for the network", bans)
+		if len(bans) != 1 || bans[0].Details["subject"] != "network" || bans[0].Details["network"] != "203.0.113.7" {
+			t.Fatalf("bans %+v, want one for the forwarded client's network", bans)
 		}
 	})
 }
