@@ -597,21 +597,9 @@ func TestAdminPhoneAndSecondFactors(t *testing.T) {
 		a.rp.codeFrom(f, login(t, a.Env, a.NewBrowser(), f, "alice", alicePassword))
 
 		// unlock clears the failure counts of every factor.
-		reg, err := regulation.New(a.Pending, regulation.Defaults(), a.Clock.Now)
-		if err != nil {
-			t.Fatal(err)
-		}
+		var reg *regulation.Regulator
 		for _, f := range regulation.Factors {
-			for range 7 {
-				// Waive: counted, but not refused by the delay it builds up.
-				chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: f, Waive: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := chk.Fail(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
+			reg = failures(t, a.Env, f, 7)
 		}
 		a.ok(a.call("POST", "/admin/v1/users/alice/unlock", nil), http.StatusOK)
 		for _, f := range regulation.Factors {

@@ -115,17 +115,26 @@ func (ks keyAlgorithms) SignatureAlgorithms(context.Context) ([]jose.SignatureAl
 // unknown key id sees the new key at once). It is mounted behind the
 // library's CORS policy (Server.Mount).
 func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	if docs := s.keyDocument(w, r, "the JWKS"); docs != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(docs.jwks)
+	}
+}
+
+// keyDocument answers what is not a GET or HEAD, and a failure to build
+// the documents (named what in the log), itself; otherwise it returns the
+// marshalled documents for the caller to write.
+func (s *Server) keyDocument(w http.ResponseWriter, r *http.Request, what string) *builtKeyDocuments {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
+		return nil
 	}
 	docs, err := s.keyDocuments.get()
 	if err != nil {
-		slog.ErrorContext(r.Context(), "building the JWKS failed", "error", err)
-		http.Error(w, "the signing keys are unavailable", http.StatusInternalServerError)
-		return
+		slog.ErrorContext(r.Context(), "building "+what+" failed", "error", err)
+		http.Error(w, what+" is unavailable", http.StatusInternalServerError)
+		return nil
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(docs.jwks)
+	return docs
 }

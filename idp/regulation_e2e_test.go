@@ -41,6 +41,28 @@ func throttledPage(t *testing.T, p *idptest.Page, retryAfter string) {
 	}
 }
 
+// failures records n failed checks of alice's factor f directly in env's
+// pending store, as n wrong answers would (waived, so that the delay they
+// build up does not refuse the next), and returns the regulator.
+func failures(t *testing.T, env *idptest.Env, f regulation.Factor, n int) *regulation.Regulator {
+	t.Helper()
+	ctx := context.Background()
+	reg, err := regulation.New(env.Pending, regulation.Defaults(), env.Clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: f, Waive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chk.Fail(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return reg
+}
+
 func auditOf(t *testing.T, env *idptest.Env, typ string) []*storage.AuditEvent {
 	t.Helper()
 	evs, err := env.Store.ListAudit(context.Background(), storage.AuditQuery{Type: typ, Limit: 1000})
@@ -157,23 +179,9 @@ func TestBruteForceEveryFactor(t *testing.T) {
 		}
 		br := env.NewBrowser()
 		app, codes := enrol(t, env, br, loginToAccount(t, env, br, "alice", alicePassword, nil))
-		reg, err := regulation.New(env.Pending, regulation.Defaults(), env.Clock.Now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// ban gives alice's factor a delay of at least 4 s, as 7 failures would.
-		ban := func(f regulation.Factor) {
-			t.Helper()
-			for range 7 {
-				chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: f, Waive: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := chk.Fail(ctx); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+		reg := failures(t, env, regulation.Password, 0)
+		// ban gives alice's factor the 4 s delay of 7 failures.
+		ban := func(f regulation.Factor) { t.Helper(); failures(t, env, f, 7) }
 		forgive := func() {
 			t.Helper()
 			if err := regulation.Unlock(ctx, env.Pending, "alice"); err != nil {
@@ -334,19 +342,7 @@ func TestBruteForceUnlockFromTheLog(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
 		env, r := setup(t, b)
 		ctx := context.Background()
-		reg, err := regulation.New(env.Pending, regulation.Defaults(), env.Clock.Now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range 20 {
-			chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: regulation.Password, Waive: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := chk.Fail(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		reg := failures(t, env, regulation.Password, 20)
 		if _, until, _ := reg.Failures(ctx, "alice", regulation.Password); until.Sub(env.Clock.Now()) != 15*time.Minute {
 			t.Fatalf("delay until %v, want the 15 minute cap", until)
 		}

@@ -290,15 +290,8 @@ const (
 )
 
 func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	docs, err := s.keyDocuments.get()
-	if err != nil {
-		slog.ErrorContext(r.Context(), "building the discovery document failed", "error", err)
-		http.Error(w, "discovery is unavailable", http.StatusInternalServerError)
+	docs := s.keyDocument(w, r, "the discovery document")
+	if docs == nil {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
