@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
 	"slices"
@@ -74,6 +75,7 @@ func Load(src Source) (*Config, error) {
 		dc.ZeroFields = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
 			durationNeedsUnit,
+			numberFits,
 			mapstructure.StringToTimeDurationHookFunc(),
 			mapstructure.StringToSliceHookFunc(","),
 		)
@@ -202,6 +204,49 @@ func durationNeedsUnit(from, to reflect.Type, data any) (any, error) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
 		reflect.Float32, reflect.Float64:
 		return nil, fmt.Errorf("must be a duration with a unit, such as 1h or 30m, got the bare number %v", data)
+	}
+	return data, nil
+}
+
+// numberFits refuses a YAML number that the key's type cannot hold as
+// written: mapstructure would wrap 300 into a uint8's 44 and -1 into a
+// uint32's 4294967295, and cut 12.7 to 12, all without a word. (IDP_*
+// variables are strings, which strconv already checks.)
+func numberFits(from, to reflect.Type, data any) (any, error) {
+	if to == reflect.TypeFor[time.Duration]() {
+		return data, nil // durationNeedsUnit's
+	}
+	var lo, hi float64 // the range of to, as float64 (inexact near 2^63, hence the checks below)
+	signed := false
+	switch to.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		bits := to.Bits()
+		lo, hi, signed = -math.Ldexp(1, bits-1), math.Ldexp(1, bits-1)-1, true
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		lo, hi = 0, math.Ldexp(1, to.Bits())-1
+	default:
+		return data, nil
+	}
+	v := reflect.ValueOf(data)
+	fits := true
+	switch {
+	case v.CanInt():
+		n := v.Int()
+		fits = signed && !reflect.Zero(to).OverflowInt(n) || !signed && n >= 0 && !reflect.Zero(to).OverflowUint(uint64(n))
+	case v.CanUint():
+		n := v.Uint()
+		fits = signed && n <= math.MaxInt64 && !reflect.Zero(to).OverflowInt(int64(n)) || !signed && !reflect.Zero(to).OverflowUint(n)
+	case v.CanFloat():
+		x := v.Float()
+		if x != math.Trunc(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("must be a whole number, got %v", data)
+		}
+		fits = x >= lo && x < hi+1
+	default:
+		return data, nil // strings and the rest: the decoder's own checks
+	}
+	if !fits {
+		return nil, fmt.Errorf("must be a whole number from %.0f to %.0f, got %v", lo, hi, data)
 	}
 	return data, nil
 }
