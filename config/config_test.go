@@ -732,6 +732,35 @@ func TestInvalidValues(t *testing.T) {
 	}
 }
 
+// Each line of the error starts with the key it is about, as the file or
+// the environment wrote it (FuzzLoad found these).
+func TestErrorLinesStartWithTheKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		want       []string // the lines' beginnings, in order
+	}{
+		{"unknown top-level key", "colour: blue\n", []string{"colour: unknown configuration key"}},
+		{"unknown top-level keys", "b: 1\na: 2\n", []string{"a: unknown", "b: unknown"}},
+		{"unknown nested key", "redis:\n  uri: x\n", []string{"redis.uri: unknown configuration key"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Load(config.Source{File: writeFile(t, tc.file)})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			lines := errLines(err)
+			if len(lines) != len(tc.want) {
+				t.Fatalf("%d lines, want %d:\n%v", len(lines), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(lines[i], w) {
+					t.Errorf("line %d is %q, want it to start with %q", i+1, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
 // Valid values that look unusual are accepted.
 func TestValidValues(t *testing.T) {
 	for _, tc := range []struct {

@@ -105,6 +105,9 @@ func decodeErrors(err error) []error {
 		}
 		if i := strings.Index(line, "has invalid keys: "); i >= 0 {
 			parent := strings.Trim(strings.TrimSpace(line[:i]), "'")
+			if parent == reflect.TypeFor[Config]().String() {
+				parent = "" // mapstructure names the top level by its type, config.Config
+			}
 			for _, k := range strings.Split(line[i+len("has invalid keys: "):], ", ") {
 				if parent != "" {
 					k = parent + "." + k
