@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Config is the whole configuration. The mapstructure tags are the stable
@@ -511,7 +512,10 @@ func (c *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, cl := range c.Clients {
 		key := fmt.Sprintf("clients[%d]", i)
-		if cl.ID != "" {
+		switch {
+		case strings.IndexFunc(cl.ID, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			key = fmt.Sprintf("clients[%d] (%q)", i, cl.ID) // a line break in it would split the error's line
+		case cl.ID != "":
 			key = fmt.Sprintf("clients[%d] (%s)", i, cl.ID)
 		}
 		if seen[cl.ID] {

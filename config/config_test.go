@@ -742,6 +742,10 @@ func TestErrorLinesStartWithTheKey(t *testing.T) {
 		{"unknown top-level key", "colour: blue\n", []string{"colour: unknown configuration key"}},
 		{"unknown top-level keys", "b: 1\na: 2\n", []string{"a: unknown", "b: unknown"}},
 		{"unknown nested key", "redis:\n  uri: x\n", []string{"redis.uri: unknown configuration key"}},
+		{"unknown key with a line break", "\"a\\nb\": 1\n", []string{`"a\nb": unknown configuration key`}},
+		{"unknown nested key with a line break", "sms:\n  \"a\\nb\": 1\n", []string{`"sms.a\nb": unknown configuration key`}},
+		{"client id with a line break", "clients:\n  - id: \"a\\nb\"\n    public: true\n    redirect_uris: [https://a.example/cb]\n",
+			[]string{`clients[0] ("a\nb").id: "a\nb" has a character`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Load(config.Source{File: writeFile(t, tc.file)})

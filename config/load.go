@@ -8,8 +8,10 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -95,33 +97,67 @@ func Load(src Source) (*Config, error) {
 }
 
 // decodeErrors splits mapstructure's aggregated error into one per key and
-// words unknown keys plainly.
+// words unknown keys plainly. It walks the error's tree rather than its
+// text, so that a key holding a line break stays on its own line.
 func decodeErrors(err error) []error {
 	var out []error
-	for _, line := range strings.Split(err.Error(), "\n") {
-		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "*"))
-		if line == "" || strings.HasPrefix(line, "decoding failed due to") || strings.HasSuffix(line, "error(s) decoding:") {
-			continue
-		}
-		if i := strings.Index(line, "has invalid keys: "); i >= 0 {
-			parent := strings.Trim(strings.TrimSpace(line[:i]), "'")
-			if parent == reflect.TypeFor[Config]().String() {
-				parent = "" // mapstructure names the top level by its type, config.Config
+	var walk func(error)
+	walk = func(err error) {
+		var de *mapstructure.DecodeError
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, sub := range e.Unwrap() {
+				walk(sub)
 			}
-			for _, k := range strings.Split(line[i+len("has invalid keys: "):], ", ") {
-				if parent != "" {
-					k = parent + "." + k
-				}
-				out = append(out, fmt.Errorf("%s: unknown configuration key", k))
+			return
+		case *mapstructure.DecodeError:
+			de = e
+		case interface{ Unwrap() error }:
+			if sub := e.Unwrap(); sub != nil {
+				walk(sub)
+				return
 			}
-			continue
 		}
-		out = append(out, errors.New(line))
+		if de == nil {
+			out = append(out, errors.New(oneLine(err.Error())))
+			return
+		}
+		msg := de.Unwrap().Error()
+		keys, ok := strings.CutPrefix(msg, "has invalid keys: ")
+		if !ok {
+			out = append(out, fmt.Errorf("'%s' %s", oneLine(de.Name()), oneLine(msg)))
+			return
+		}
+		parent := de.Name()
+		if parent == reflect.TypeFor[Config]().String() {
+			parent = "" // mapstructure names the top level by its type, config.Config
+		}
+		for _, k := range strings.Split(keys, ", ") {
+			if parent != "" {
+				k = parent + "." + k
+			}
+			out = append(out, fmt.Errorf("%s: unknown configuration key", quoteKey(k)))
+		}
 	}
+	walk(err)
 	if len(out) == 0 {
-		out = append(out, err)
+		out = append(out, errors.New(oneLine(err.Error())))
 	}
 	return out
+}
+
+// quoteKey quotes a key written with unprintable characters (line breaks,
+// control characters), so that it reads as one key on one line.
+func quoteKey(k string) string {
+	if strings.IndexFunc(k, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return strconv.Quote(k)
+	}
+	return k
+}
+
+// oneLine keeps an error's text on one line of the joined error.
+func oneLine(s string) string {
+	return strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(s)
 }
 
 // Keys lists every scalar configuration key (not the clients list), e.g.
