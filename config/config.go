@@ -651,9 +651,10 @@ func ValidateClientSecret(s string) error {
 	return nil
 }
 
-// ValidateRedirectURI checks a redirect URI registration: absolute, no
-// fragment, https unless the host is loopback (or a private-use scheme of a
-// native app such as com.example.app:/cb).
+// ValidateRedirectURI checks a redirect URI registration: absolute, in the
+// normal form url.Parse gives it back in, no fragment, https unless the
+// host is loopback (or a private-use scheme of a native app such as
+// com.example.app:/cb).
 func ValidateRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
@@ -661,6 +662,13 @@ func ValidateRedirectURI(raw string) error {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Errorf("%q must not have a fragment", raw)
+	}
+	// Redirect URIs are matched as written, but the browser is sent to the
+	// URI as url.Parse reads it back: the two must be the same text (the
+	// library, for one, tells https from an app scheme by the prefix
+	// "https://", so HTTPS://... could never be used).
+	if norm := u.String(); norm != raw {
+		return fmt.Errorf("%q must be written in its normal form %q (scheme in lower case, spaces and other such characters escaped)", raw, norm)
 	}
 	switch u.Scheme {
 	case "https":
