@@ -118,6 +118,8 @@ func TestCreateUserValidation(t *testing.T) {
 		{name: "username with a space", edit: func(u *manage.NewUser) { u.Username = "alice smith" }, field: "username", msg: "letters, digits and . _ - @ +"},
 		{name: "username with a slash", edit: func(u *manage.NewUser) { u.Username = "a/b" }, field: "username", msg: "invalid username"},
 		{name: "username not ASCII", edit: func(u *manage.NewUser) { u.Username = "zoë" }, field: "username", msg: "invalid username"},
+		{name: "username with the Kelvin sign", edit: func(u *manage.NewUser) { u.Username = "\u212aate" }, field: "username", msg: "invalid username"},
+		{name: "username with a dotted capital I", edit: func(u *manage.NewUser) { u.Username = "\u0130stanbul" }, field: "username", msg: "invalid username"},
 		{name: "empty e-mail", edit: func(u *manage.NewUser) { u.Email = "" }, field: "email", msg: "e-mail address is required"},
 		{name: "e-mail without @", edit: func(u *manage.NewUser) { u.Email = "x" }, field: "email", msg: `invalid e-mail address "x"`},
 		{name: "e-mail with a display name", edit: func(u *manage.NewUser) { u.Email = "Alice <alice@example.com>" }, field: "email", msg: "bare address"},

@@ -31,14 +31,16 @@ const (
 // NormalizeUsername lower-cases a username and checks it: 1 to 64 ASCII
 // letters, digits and . _ - @ + (so that an e-mail address can serve as one).
 func NormalizeUsername(username string) (string, error) {
-	u := strings.ToLower(username)
-	ok := u != "" && len(u) <= MaxUsernameLength
-	for _, r := range u {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@+", r)) {
+	ok := username != "" && len(username) <= MaxUsernameLength
+	// Checked before lower-casing: Unicode lower-cases the Kelvin sign K
+	// (U+212A) to k and İ (U+0130) to i.
+	for _, r := range username {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@+", r)) {
 			ok = false
 			break
 		}
 	}
+	u := strings.ToLower(username)
 	// "." and ".." would be path segments in URLs that name the user.
 	if strings.Trim(u, ".") == "" {
 		ok = false
