@@ -118,7 +118,11 @@ func (a *AuthRequest) GetCodeChallenge() *oidc.CodeChallenge {
 
 // LogValue keeps secrets (state, nonce, challenge) out of the library's logs.
 func (a *AuthRequest) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("id", a.ID[:8]+"…"), slog.String("client_id", a.ClientID), slog.String("step", a.Step))
+	id := a.ID
+	if len(id) > 8 {
+		id = id[:8] + "…"
+	}
+	return slog.GroupValue(slog.String("id", id), slog.String("client_id", a.ClientID), slog.String("step", a.Step))
 }
 
 var (
