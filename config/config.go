@@ -600,6 +600,10 @@ func (cl *ClientConfig) Validate() []error {
 	for _, u := range cl.RedirectURIs {
 		if err := ValidateRedirectURI(u); err != nil {
 			bad("redirect_uris", "%v", err)
+		} else if !cl.Public && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			// The OIDC library refuses app schemes for confidential (web)
+			// clients at every login: the URI could never be used.
+			bad("redirect_uris", "%q is an app scheme, for public clients (native apps); a confidential client's redirect URIs are https (or http on localhost)", u)
 		}
 	}
 	for _, u := range cl.PostLogoutRedirectURIs {

@@ -891,6 +891,8 @@ func TestClients(t *testing.T) {
 			[]string{"clients[0] (portal).redirect_uris", `"https://portal.example.com/cb"`}},
 		{"redirect URI with a space", []cl{{ID: "portal", Secret: secret, RedirectURIs: []string{"https://portal.example.com/a b"}}},
 			[]string{"clients[0] (portal).redirect_uris", `"https://portal.example.com/a%20b"`}},
+		{"app scheme of a confidential client", []cl{{ID: "portal", Secret: secret, RedirectURIs: []string{"com.example.app:/cb"}}},
+			[]string{"clients[0] (portal).redirect_uris", "public clients"}},
 		{"app scheme with a path", []cl{{ID: "app", Public: true, RedirectURIs: []string{"com.example.app:/oauth2redirect", "com.example.app:cb"}}}, nil},
 		{"bad post-logout URI", []cl{{ID: "portal", Secret: secret, RedirectURIs: []string{"https://a.example.com/cb"},
 			PostLogoutRedirectURIs: []string{"/logged-out"}}}, []string{"clients[0] (portal).post_logout_redirect_uris"}},
