@@ -3,7 +3,7 @@ GO ?= go
 # The sample portal's client secret (demo only; both processes read it).
 export PORTAL_CLIENT_SECRET ?= demo-portal-secret-for-local-use-only
 
-.PHONY: run test test-race bench lint build clean
+.PHONY: run test test-race bench fuzz lint build clean
 
 # Starts the provider on http://localhost:8080 (SQLite in ./data, in-process
 # pending logins, SMS codes in the log) with a demo user and the sample
@@ -38,6 +38,20 @@ BENCHCOUNT ?= 1
 BENCHPKG ?= ./...
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) -timeout 60m $(BENCHPKG)
+
+# Every fuzz target for FUZZTIME each, one after another: go test fuzzes
+# one target of one package at a time. The targets are what
+# go test -list '^Fuzz' ./... finds; a failing input is saved under the
+# package's testdata/fuzz/<Target>/ (commit it: go test runs it from then
+# on) and stops the run. make test runs only the seeds.
+FUZZTIME ?= 30s
+fuzz:
+	@list=$$($(GO) test -list '^Fuzz' ./...) || { echo "$$list"; exit 1; }; \
+	echo "$$list" | awk '/^Fuzz/ { n = n " " $$1; next } /^ok/ { k = split(n, a, " "); for (i = 1; i <= k; i++) print $$2, a[i]; n = "" }' | \
+	while read -r pkg target; do \
+		echo "== $$target ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg" </dev/null || exit 1; \
+	done
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
