@@ -222,14 +222,14 @@ type SessionConfig struct {
 // Past the free failures each further one imposes a delay, doubling from
 // base_delay up to max_delay, before the next check is even run. A correct
 // answer clears the account's count for that factor only. Nothing is
-// locked for good: counts are forgotten forget_after the last failure, a
+// locked for good: a count starts again forget_after its first failure, a
 // remembered device skips the delays, and `idp user unlock` ends them.
 type RegulationConfig struct {
 	AccountFailures int           `mapstructure:"account_failures"` // free failures of one factor for one account (default 5)
 	NetworkFailures int           `mapstructure:"network_failures"` // free failures from one network, any account and factor (default 100)
 	BaseDelay       time.Duration `mapstructure:"base_delay"`       // the first delay (default 1s)
 	MaxDelay        time.Duration `mapstructure:"max_delay"`        // the longest delay (default 15m)
-	ForgetAfter     time.Duration `mapstructure:"forget_after"`     // a count is forgotten this long after its last failure (default 24h)
+	ForgetAfter     time.Duration `mapstructure:"forget_after"`     // a count starts again this long after its first failure (default 24h)
 }
 
 // AuditConfig: audit.* (the security log in the database).

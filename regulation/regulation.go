@@ -12,7 +12,7 @@
 // clears the account's count for that factor only, so a known password
 // does not reset the count of wrong codes. The counts live in the
 // pending-login store (Redis when several instances run, so they share
-// them) and are forgotten some time after the last failure: nothing is
+// them) and start again some time after their first failure: nothing is
 // ever locked for good.
 //
 // Checks of one factor for one account run one at a time (a short lock in
@@ -54,7 +54,7 @@ type Config struct {
 	NetworkFailures int           // failures from one network (any account, any factor) before delays start
 	BaseDelay       time.Duration // the first delay; each further failure doubles it
 	MaxDelay        time.Duration // the longest delay
-	ForgetAfter     time.Duration // a count is forgotten this long after its last failure
+	ForgetAfter     time.Duration // a count starts again this long after its first failure
 }
 
 // Defaults are the limits the README defends.
@@ -168,7 +168,6 @@ const (
 	busyPoll = 20 * time.Millisecond
 	// unlockCheckEvery bounds the audit-log reads of a throttled account.
 	unlockCheckEvery = 10 * time.Second
-	casAttempts      = 50
 )
 
 // Attempt is what is about to be checked.
@@ -204,7 +203,7 @@ func (r *Regulator) Begin(ctx context.Context, a Attempt) (*Check, error) {
 	now := r.now()
 	c := &Check{r: r, a: a}
 	if a.Network != "" && !a.Waive {
-		st, err := r.load(ctx, networkKey(a.Network))
+		st, err := r.load(ctx, networkKey(a.Network), false)
 		if err != nil {
 			return nil, err
 		}
@@ -237,7 +236,7 @@ func (r *Regulator) checkAccount(ctx context.Context, a Attempt, acct, part stri
 	if a.Waive {
 		return nil
 	}
-	st, err := r.load(ctx, accountKey(a.Factor, part))
+	st, err := r.load(ctx, accountKey(a.Factor, part), false)
 	if err != nil {
 		return err
 	}
@@ -329,7 +328,7 @@ func (c *Check) Succeed(ctx context.Context) error {
 	if c.account == "" {
 		return nil
 	}
-	if err := c.r.store.Delete(ctx, accountKey(c.a.Factor, c.account)); err != nil {
+	if err := c.r.drop(ctx, accountKey(c.a.Factor, c.account)); err != nil {
 		return fmt.Errorf("regulation: reset: %w", err)
 	}
 	return nil
@@ -355,7 +354,7 @@ func (r *Regulator) Failures(ctx context.Context, account string, f Factor) (int
 	if acct == "" {
 		return 0, time.Time{}, nil
 	}
-	st, err := r.load(ctx, accountKey(f, accountKeyPart(acct)))
+	st, err := r.load(ctx, accountKey(f, accountKeyPart(acct)), true)
 	return st.n, st.until, err
 }
 
@@ -366,7 +365,7 @@ func (r *Regulator) Reset(ctx context.Context, account string, f Factor) error {
 	if acct == "" {
 		return nil
 	}
-	if err := r.store.Delete(ctx, accountKey(f, accountKeyPart(acct))); err != nil {
+	if err := r.drop(ctx, accountKey(f, accountKeyPart(acct))); err != nil {
 		return fmt.Errorf("regulation: reset: %w", err)
 	}
 	return nil
@@ -391,89 +390,102 @@ func Unlock(ctx context.Context, store pending.Store, account string) error {
 
 func (r *Regulator) clear(ctx context.Context, part string) error {
 	for _, f := range Factors {
-		if err := r.store.Delete(ctx, accountKey(f, part)); err != nil {
+		if err := r.drop(ctx, accountKey(f, part)); err != nil {
 			return fmt.Errorf("regulation: unlock: %w", err)
 		}
 	}
 	return nil
 }
 
-// state is a count as stored: "failures last-ms until-ms".
+// state is a count and its delay. The count is a counter of the store
+// (Incr: atomic however many instances fail at once, and a password spray
+// makes hundreds of concurrent failures on one network), which starts at
+// the first failure and lives forget_after from then; the delay is a key
+// beside it, "until-ms last-ms", that lives as long as the delay.
 type state struct {
 	n           int
 	last, until time.Time
 }
 
-func (s state) encode() []byte {
-	return []byte(strconv.Itoa(s.n) + " " + strconv.FormatInt(s.last.UnixMilli(), 10) + " " + strconv.FormatInt(s.until.UnixMilli(), 10))
+func untilKey(key string) string { return key + ":until" }
+
+func encodeUntil(until, last time.Time) []byte {
+	return []byte(strconv.FormatInt(until.UnixMilli(), 10) + " " + strconv.FormatInt(last.UnixMilli(), 10))
 }
 
-func decode(b []byte) (state, error) {
+func decodeUntil(b []byte) (until, last time.Time, err error) {
 	f := strings.Fields(string(b))
-	if len(f) != 3 {
-		return state{}, fmt.Errorf("regulation: malformed count %q", b)
+	if len(f) != 2 {
+		return time.Time{}, time.Time{}, fmt.Errorf("regulation: malformed delay %q", b)
 	}
-	n, err1 := strconv.Atoi(f[0])
-	last, err2 := strconv.ParseInt(f[1], 10, 64)
-	until, err3 := strconv.ParseInt(f[2], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil || n < 0 {
-		return state{}, fmt.Errorf("regulation: malformed count %q", b)
+	u, err1 := strconv.ParseInt(f[0], 10, 64)
+	l, err2 := strconv.ParseInt(f[1], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("regulation: malformed delay %q", b)
 	}
-	return state{n: n, last: time.UnixMilli(last), until: time.UnixMilli(until)}, nil
+	return time.UnixMilli(u), time.UnixMilli(l), nil
 }
 
-func (r *Regulator) load(ctx context.Context, key string) (state, error) {
-	b, err := r.store.Get(ctx, key)
-	if errors.Is(err, pending.ErrNotFound) {
-		return state{}, nil
+// load reads the delay at key (withCount: and the count). A value this
+// package did not write is dropped rather than trusted or left to block.
+func (r *Regulator) load(ctx context.Context, key string, withCount bool) (state, error) {
+	var st state
+	b, err := r.store.Get(ctx, untilKey(key))
+	switch {
+	case errors.Is(err, pending.ErrNotFound):
+	case err != nil:
+		return state{}, fmt.Errorf("regulation: read delay: %w", err)
+	default:
+		if st.until, st.last, err = decodeUntil(b); err != nil {
+			return state{}, r.store.Delete(ctx, untilKey(key))
+		}
 	}
-	if err != nil {
+	if !withCount {
+		return st, nil
+	}
+	b, err = r.store.Get(ctx, key)
+	switch {
+	case errors.Is(err, pending.ErrNotFound):
+	case err != nil:
 		return state{}, fmt.Errorf("regulation: read count: %w", err)
-	}
-	st, err := decode(b)
-	if err != nil {
-		// A count this package did not write is dropped rather than
-		// trusted or left to block the account.
-		return state{}, r.store.Delete(ctx, key)
+	default:
+		if st.n, err = strconv.Atoi(string(b)); err != nil || st.n < 0 {
+			return state{}, r.store.Delete(ctx, key)
+		}
 	}
 	return st, nil
 }
 
-// bump adds a failure to the count at key atomically (compare-and-swap, so
-// that instances sharing Redis never lose one) and sets its delay.
+// bump counts a failure at key and, past free failures, sets its delay.
 func (r *Regulator) bump(ctx context.Context, key string, free int, now time.Time) (state, error) {
-	for range casAttempts {
-		old, err := r.store.Get(ctx, key)
-		var st state
-		switch {
-		case errors.Is(err, pending.ErrNotFound):
-			old = nil
-		case err != nil:
-			return state{}, fmt.Errorf("regulation: count: %w", err)
-		default:
-			if st, err = decode(old); err != nil {
-				st = state{}
+	n, err := r.store.Incr(ctx, key, r.cfg.ForgetAfter)
+	if err != nil {
+		// A value that is not a counter (not written here): start again.
+		if _, rerr := r.store.Get(ctx, key); rerr == nil {
+			if derr := r.store.Delete(ctx, key); derr == nil {
+				n, err = r.store.Incr(ctx, key, r.cfg.ForgetAfter)
 			}
-		}
-		st.n++
-		st.last = now
-		if d := r.cfg.Delay(st.n, free); d > 0 {
-			st.until = now.Add(d)
-		}
-		var ok bool
-		if old == nil {
-			ok, err = r.store.SetNX(ctx, key, st.encode(), r.cfg.ForgetAfter)
-		} else {
-			ok, err = r.store.CompareAndSwap(ctx, key, old, st.encode(), r.cfg.ForgetAfter)
 		}
 		if err != nil {
 			return state{}, fmt.Errorf("regulation: count: %w", err)
 		}
-		if ok {
-			return st, nil
+	}
+	st := state{n: int(n), last: now}
+	if d := r.cfg.Delay(st.n, free); d > 0 {
+		st.until = now.Add(d)
+		if err := r.store.Set(ctx, untilKey(key), encodeUntil(st.until, now), d); err != nil {
+			return state{}, fmt.Errorf("regulation: delay: %w", err)
 		}
 	}
-	return state{}, errors.New("regulation: count: too much contention")
+	return st, nil
+}
+
+// drop forgets the count and the delay at key.
+func (r *Regulator) drop(ctx context.Context, key string) error {
+	if err := r.store.Delete(ctx, key); err != nil {
+		return err
+	}
+	return r.store.Delete(ctx, untilKey(key))
 }
 
 // normalize is how usernames are compared at login.

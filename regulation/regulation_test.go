@@ -3,6 +3,7 @@ package regulation_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -359,6 +360,37 @@ func TestResetOneFactor(t *testing.T) {
 		}
 		if throttled(t, r, regulation.Attempt{Account: "alice", Factor: regulation.SMS}) == nil {
 			t.Error("Reset of the password cleared the SMS delay")
+		}
+	})
+}
+
+// TestConcurrentNetworkFailures: a spray makes hundreds of failures on one
+// network at the same moment; every one is counted, none fails.
+func TestConcurrentNetworkFailures(t *testing.T) {
+	stores(t, func(t *testing.T, st pending.Store, clk *clock) {
+		cfg := regulation.Defaults()
+		cfg.NetworkFailures = 1000
+		r, err := regulation.New(st, cfg, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for i := range 300 {
+			wg.Go(func() {
+				c, err := r.Begin(context.Background(), regulation.Attempt{Account: "user" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.50"})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := c.Fail(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		v, err := st.Get(context.Background(), "reg:net:192.0.2.50")
+		if err != nil || string(v) != "300" {
+			t.Fatalf("network count %q, %v; want 300", v, err)
 		}
 	})
 }
