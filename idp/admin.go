@@ -351,6 +351,11 @@ func (c *adminCall) invalid(detail string, errs []problemField) {
 
 func (c *adminCall) serverError(err error) {
 	slog.ErrorContext(c.ctx, "admin API call failed", "operation", c.operation, "path", c.r.URL.Path, "error", err)
+	if unavailable(err) {
+		c.w.Header().Set("Retry-After", retryAfterUnavailable)
+		c.problem(http.StatusServiceUnavailable, "about:blank", "", msgUnavailable, nil)
+		return
+	}
 	c.problem(http.StatusInternalServerError, "about:blank", "", "Something went wrong on our side; try again in a moment.", nil)
 }
 

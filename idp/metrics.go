@@ -79,7 +79,7 @@ func newMetrics(p *op.Provider) *metrics {
 		serverErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idp_server_errors_total",
 			Help: "Pages answered with a server error, by cause: database or pending_store when the error says which store " +
-				"it came from, busy when password hashing was at capacity, other for the rest (store outages among them).",
+				"it came from (outages included), busy when password hashing was at capacity, other for the rest.",
 		}, []string{"cause"}),
 		regulation: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "idp_regulation_total",
@@ -235,9 +235,10 @@ func serverErrorCause(err error) string {
 	switch {
 	case errors.Is(err, password.ErrBusy):
 		return "busy"
-	case errors.Is(err, pending.ErrNotFound):
+	case errors.Is(err, pending.ErrNotFound), errors.Is(err, pending.ErrUnavailable):
 		return "pending_store"
-	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrTokenUsed):
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrTokenUsed),
+		errors.Is(err, storage.ErrUnavailable):
 		return "database"
 	}
 	return "other"

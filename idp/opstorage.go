@@ -36,7 +36,7 @@ var (
 func (o oidcStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, hintSubject string) (op.AuthRequest, error) {
 	c, err := o.s.clientByID(ctx, req.ClientID)
 	if err != nil {
-		return nil, err
+		return nil, forPortal(err)
 	}
 	switch {
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
@@ -48,9 +48,20 @@ func (o oidcStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthReques
 	a.HintSubject = hintSubject
 	a.Browser, _ = ctx.Value(browserContextKey{}).(string)
 	if err := o.s.authRequests.create(ctx, a); err != nil {
-		return nil, err
+		return nil, forPortal(err)
 	}
 	return a, nil
+}
+
+// forPortal is what the library sends back to the portal, in the redirect,
+// for err: a store outage is temporarily_unavailable (RFC 6749, 4.1.2.1:
+// the 503 of a redirect), with none of our error's text; other errors are
+// left as they are.
+func forPortal(err error) error {
+	if !unavailable(err) {
+		return err
+	}
+	return (&oidc.Error{ErrorType: "temporarily_unavailable", Description: "the service is temporarily unavailable; try again in a minute"}).WithParent(err)
 }
 
 func (o oidcStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
@@ -66,7 +77,7 @@ func (o oidcStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthReq
 func (o oidcStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	l, err := o.s.authRequests.get(ctx, id)
 	if err != nil {
-		return err
+		return forPortal(err)
 	}
 	if !l.Done() || l.CodeIssued {
 		return oidc.ErrInvalidRequest().WithDescription("this login has already been completed")
@@ -74,21 +85,28 @@ func (o oidcStorage) SaveAuthCode(ctx context.Context, id, code string) error {
 	// The user may have been disabled while the login was on its way, or
 	// changed their password since it checked the old one.
 	u, err := o.s.store.UserByID(ctx, l.UserID)
+	if unavailable(err) {
+		return forPortal(err)
+	}
 	if err != nil || u.Disabled {
 		return oidc.ErrAccessDenied().WithDescription("the account is disabled")
 	}
-	if stale, err := o.s.tokensRevokedAfter(ctx, u.ID, l.AuthTime); err != nil || stale {
+	stale, err := o.s.tokensRevokedAfter(ctx, u.ID, l.AuthTime)
+	if unavailable(err) {
+		return forPortal(err)
+	}
+	if err != nil || stale {
 		return oidc.ErrAccessDenied().WithDescription("the password changed during this login")
 	}
 	l.CodeIssued = true
 	if err := o.s.authRequests.update(ctx, l); err != nil {
-		return err
+		return forPortal(err)
 	}
 	raw, err := json.Marshal(l.AuthRequest)
 	if err != nil {
 		return err
 	}
-	return o.s.pending.Set(ctx, "code:"+hashToken(code), raw, codeTTL)
+	return forPortal(o.s.pending.Set(ctx, "code:"+hashToken(code), raw, codeTTL))
 }
 
 // AuthRequestByCode consumes the code: of two concurrent redemptions only

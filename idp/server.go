@@ -395,12 +395,30 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, h
 
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
 	s.metrics.serverError(err)
-	if errors.Is(err, password.ErrBusy) {
+	switch {
+	case errors.Is(err, password.ErrBusy):
 		w.Header().Set("Retry-After", "5")
 		s.errorPage(w, r, http.StatusServiceUnavailable, "Too busy", "The service is very busy right now. Please try again in a few seconds.", err)
-		return
+	case unavailable(err):
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		s.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", msgUnavailable, err)
+	default:
+		s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Please try again in a moment.", err)
 	}
-	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Please try again in a moment.", err)
+}
+
+// What a request that found a store unavailable is told: the page's
+// sentence and Retry-After (seconds).
+const (
+	msgUnavailable        = "The service is temporarily unavailable. Try again in a minute."
+	retryAfterUnavailable = "60"
+)
+
+// unavailable reports whether err says a store could not be reached: the
+// database, or the pending-login store (Redis), down, cut off or too slow.
+// The same request may work in a minute, so it gets 503, not 500.
+func unavailable(err error) bool {
+	return errors.Is(err, storage.ErrUnavailable) || errors.Is(err, pending.ErrUnavailable)
 }
 
 // portalLink is where "back to the portal" goes: the origin of the

@@ -20,6 +20,10 @@ var (
 	ErrConflict = errors.New("storage: already exists")
 	// ErrTokenUsed: the refresh token was already rotated or revoked.
 	ErrTokenUsed = errors.New("storage: refresh token already used or revoked")
+	// ErrUnavailable: the database could not be reached, or the connection
+	// to it broke. Nothing the caller did is wrong: the same call may work
+	// in a moment (the provider answers 503).
+	ErrUnavailable = errors.New("storage: database unavailable")
 )
 
 // User is an account that can log in. ID is the stable, opaque OIDC subject;

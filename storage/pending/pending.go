@@ -14,6 +14,11 @@ import (
 // ErrNotFound: the key does not exist or has expired.
 var ErrNotFound = errors.New("pending: not found")
 
+// ErrUnavailable: the store could not be reached or did not answer in
+// time. Nothing the caller did is wrong: the same call may work in a
+// moment (the provider answers 503).
+var ErrUnavailable = errors.New("pending: store unavailable")
+
 // Store is a key-value store with expiry. Keys are opaque strings chosen by
 // the caller; values are opaque bytes. Every ttl must be positive.
 type Store interface {

@@ -3,11 +3,15 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,7 +89,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	if err := s.db.PingContext(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("sqlstore: connect to %s: %w", s.dialect, err), s.db.Close())
+		return nil, errors.Join(fmt.Errorf("sqlstore: connect to %s: %w", s.dialect, unavailable(err)), s.db.Close())
 	}
 	return s, nil
 }
@@ -156,7 +160,7 @@ func openPostgres(url string) (*Store, error) {
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlstore: ping: %w", err)
+		return fmt.Errorf("sqlstore: ping: %w", unavailable(err))
 	}
 	return nil
 }
@@ -187,6 +191,19 @@ type querier interface {
 type scanner interface {
 	Scan(dest ...any) error
 }
+
+// row and rows are *sql.Row and *sql.Rows whose errors say
+// storage.ErrUnavailable when the database could not be reached (see
+// unavailable). Every statement goes through exec, query or queryRow, so
+// every such error is marked.
+type row struct{ *sql.Row }
+
+func (r row) Scan(dest ...any) error { return unavailable(r.Row.Scan(dest...)) }
+
+type rows struct{ *sql.Rows }
+
+func (r rows) Scan(dest ...any) error { return unavailable(r.Rows.Scan(dest...)) }
+func (r rows) Err() error             { return unavailable(r.Rows.Err()) }
 
 // rebind turns the ? placeholders of query into PostgreSQL's $1, $2, ...
 // Queries in this package never hold a literal '?', so a plain scan is enough.
@@ -243,23 +260,27 @@ func (s *Store) stmt(ctx context.Context, q querier, query string) *sql.Stmt {
 
 func (s *Store) exec(ctx context.Context, q querier, query string, args ...any) (sql.Result, error) {
 	if st := s.stmt(ctx, q, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(ctx, args...)
+		return res, unavailable(err)
 	}
-	return q.ExecContext(ctx, s.rebind(query), args...)
+	res, err := q.ExecContext(ctx, s.rebind(query), args...)
+	return res, unavailable(err)
 }
 
-func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (*sql.Rows, error) {
+func (s *Store) query(ctx context.Context, q querier, query string, args ...any) (rows, error) {
 	if st := s.stmt(ctx, q, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		r, err := st.QueryContext(ctx, args...)
+		return rows{r}, unavailable(err)
 	}
-	return q.QueryContext(ctx, s.rebind(query), args...)
+	r, err := q.QueryContext(ctx, s.rebind(query), args...)
+	return rows{r}, unavailable(err)
 }
 
-func (s *Store) queryRow(ctx context.Context, q querier, query string, args ...any) *sql.Row {
+func (s *Store) queryRow(ctx context.Context, q querier, query string, args ...any) row {
 	if st := s.stmt(ctx, q, query); st != nil {
-		return st.QueryRowContext(ctx, args...)
+		return row{st.QueryRowContext(ctx, args...)}
 	}
-	return q.QueryRowContext(ctx, s.rebind(query), args...)
+	return row{q.QueryRowContext(ctx, s.rebind(query), args...)}
 }
 
 // execOne runs a statement that must touch exactly one row; none means the
@@ -297,7 +318,7 @@ func (s *Store) execCount(ctx context.Context, q querier, op, query string, args
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%s: begin: %w", op, err)
+		return fmt.Errorf("%s: begin: %w", op, unavailable(err))
 	}
 	if err := fn(tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
@@ -306,9 +327,46 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return dbError(op+": commit", err)
+		return dbError(op+": commit", unavailable(err))
 	}
 	return nil
+}
+
+// PostgreSQL SQLSTATEs that say the server cannot serve now, besides class
+// 08 (connection exception): shutting down, crashed, starting up, out of
+// connections.
+var pgUnavailableCodes = []string{"57P01", "57P02", "57P03", "53300"}
+
+// unavailable marks err with storage.ErrUnavailable when it says the
+// database could not be reached or the connection broke, rather than that
+// the statement failed: a refused or timed-out dial, a connection closed
+// under a query, a deadline passed, or PostgreSQL refusing to serve for
+// now. Other errors (and nil) are returned as they are.
+func unavailable(err error) error {
+	if err == nil || errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	var (
+		pgErr      *pgconn.PgError
+		connectErr *pgconn.ConnectError
+		netErr     net.Error
+	)
+	var down bool
+	switch {
+	case errors.As(err, &pgErr):
+		// Also inside a ConnectError: a wrong password or database name
+		// is a configuration error, not an outage.
+		down = strings.HasPrefix(pgErr.Code, "08") || slices.Contains(pgUnavailableCodes, pgErr.Code)
+	default:
+		down = errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+			errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) ||
+			errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, context.DeadlineExceeded)
+	}
+	if !down {
+		return err
+	}
+	return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 }
 
 // dbError maps a driver error to the storage errors callers test for, and

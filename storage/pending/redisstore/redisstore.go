@@ -23,6 +23,13 @@
 // dial_timeout, read_timeout and write_timeout default to 2s here (a
 // negative value disables one).
 //
+// # Outages
+//
+// An operation that fails because Redis could not be reached, did not
+// answer in time or said it cannot serve for now (LOADING, MASTERDOWN, ...)
+// returns an error that wraps pending.ErrUnavailable. go-redis reconnects
+// by itself when Redis is back.
+//
 // With Redis Cluster, each operation touches one key, so no hash tags are
 // needed.
 package redisstore
@@ -31,6 +38,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -105,12 +114,34 @@ func ttlMillis(ttl time.Duration) (int64, error) {
 }
 
 // wrap names the operation but never the key: keys can be session ids or
-// codes, which must not reach logs.
+// codes, which must not reach logs. An error that is not Redis's answer
+// (a refused dial, a broken connection, a timeout) or that is Redis saying
+// it cannot serve now is marked pending.ErrUnavailable.
 func wrap(op string, err error) error {
 	if errors.Is(err, redis.Nil) {
 		return pending.ErrNotFound
 	}
+	if unavailable(err) {
+		return fmt.Errorf("redisstore: %s: %w: %w", op, pending.ErrUnavailable, err)
+	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// busyReplies start the error replies of a Redis that is up but cannot
+// serve for now: loading its data, a replica without its master, a cluster
+// without a quorum, or a failover under way.
+var busyReplies = []string{"LOADING ", "MASTERDOWN ", "CLUSTERDOWN ", "TRYAGAIN ", "READONLY "}
+
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false // the caller gave up; Redis may be fine
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return true
+	}
+	msg := reply.Error()
+	return slices.ContainsFunc(busyReplies, func(p string) bool { return strings.HasPrefix(msg, p) })
 }
 
 // Set implements pending.Store.
@@ -198,7 +229,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 // Ping implements pending.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redisstore: ping: %w", err)
+		return wrap("ping", err)
 	}
 	return nil
 }
