@@ -63,6 +63,10 @@ type DatabaseConfig struct {
 type RedisConfig struct {
 	URL       string `mapstructure:"url"`        // empty: in-process pending-login store
 	KeyPrefix string `mapstructure:"key_prefix"` // prepended to every key
+	// Timeout bounds each Redis operation (connecting, the command and its
+	// retries): a Redis slower than that makes the page answer 503. It is
+	// also the dial, read and write timeout unless redis.url sets them.
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // SMSConfig: sms.*
@@ -276,7 +280,7 @@ func Defaults() Config {
 		Listen:   "127.0.0.1:8080",
 		DataDir:  "data",
 		Database: DatabaseConfig{URL: "sqlite://data/idp.db"},
-		Redis:    RedisConfig{KeyPrefix: "idp:"},
+		Redis:    RedisConfig{KeyPrefix: "idp:", Timeout: 2 * time.Second},
 		SMS: SMSConfig{
 			Provider: "none",
 			Message:  DefaultSMSMessage,
@@ -407,6 +411,9 @@ func (c *Config) Validate() error {
 		if !ok {
 			bad("redis.url", "must be empty (in-process store) or a redis://, rediss://, redis+sentinel://, redis+cluster:// (rediss+ for TLS) or unix:// URL")
 		}
+	}
+	if c.Redis.Timeout <= 0 {
+		bad("redis.timeout", "must be a positive duration such as 2s or 500ms, got %v", c.Redis.Timeout)
 	}
 	switch c.SMS.Provider {
 	case "none", "console":

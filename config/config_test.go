@@ -128,6 +128,7 @@ func TestDefaultValues(t *testing.T) {
 		"secret_key":                    "",
 		"database.url":                  "sqlite://data/idp.db",
 		"redis.url":                     "",
+		"redis.timeout":                 2 * time.Second,
 		"sms.provider":                  "none",
 		"sms.twilio.api_url":            "https://api.twilio.com",
 		"email.provider":                "none",
@@ -214,6 +215,7 @@ database:
 redis:
   url: rediss://cache.internal:6380/2
   key_prefix: "prod:"
+  timeout: 750ms
 sms:
   provider: twilio
   twilio:
@@ -311,6 +313,7 @@ clients:
 		"database.url":                    "postgres://idp@db.internal/idp?sslmode=require",
 		"redis.url":                       "rediss://cache.internal:6380/2",
 		"redis.key_prefix":                "prod:",
+		"redis.timeout":                   750 * time.Millisecond,
 		"sms.provider":                    "twilio",
 		"sms.twilio.account_sid":          "AC0123456789abcdef",
 		"sms.twilio.auth_token":           "token0123",
@@ -646,6 +649,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "database plain path", env: []string{"IDP_DATABASE_URL=data/idp.db"}, key: "database.url"},
 		{name: "redis http", env: []string{"IDP_REDIS_URL=http://cache:6379"}, key: "redis.url"},
 		{name: "redis host only", env: []string{"IDP_REDIS_URL=cache:6379"}, key: "redis.url"},
+		{name: "redis timeout 0", env: []string{"IDP_REDIS_TIMEOUT=0s"}, key: "redis.timeout", want: []string{"positive"}},
 		{name: "secret_key not base64", env: []string{"IDP_SECRET_KEY=not base64!"}, key: "secret_key", want: []string{"base64"}},
 		{name: "secret_key 16 bytes", env: []string{"IDP_SECRET_KEY=" + base64.StdEncoding.EncodeToString(make([]byte, 16))},
 			key: "secret_key", want: []string{"32 bytes", "16"}},

@@ -71,7 +71,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 
 	var pend pending.Store
 	if cfg.Redis.URL != "" {
-		rs, err := redisstore.Open(cfg.Redis.URL, cfg.Redis.KeyPrefix)
+		rs, err := redisstore.OpenWithTimeout(cfg.Redis.URL, cfg.Redis.KeyPrefix, cfg.Redis.Timeout)
 		if err != nil {
 			return fmt.Errorf("redis.url: %w", err)
 		}

@@ -20,15 +20,17 @@
 // go-redis convention). The options are those of go-redis's ParseURL,
 // ParseFailoverURL and ParseClusterURL in snake case (dial_timeout=3s,
 // pool_size=20, skip_verify=true, ...); an unknown option is an error.
-// dial_timeout, read_timeout and write_timeout default to 2s here (a
+// dial_timeout, read_timeout and write_timeout default to the store's
+// timeout, DefaultTimeout (2s) unless OpenWithTimeout is given another (a
 // negative value disables one).
 //
 // # Outages
 //
-// An operation that fails because Redis could not be reached, did not
-// answer in time or said it cannot serve for now (LOADING, MASTERDOWN, ...)
-// returns an error that wraps pending.ErrUnavailable. go-redis reconnects
-// by itself when Redis is back.
+// Each operation of a store from Open is bounded by its timeout as a
+// whole. An operation that fails because Redis could not be reached, did
+// not answer in time or said it cannot serve for now (LOADING, MASTERDOWN,
+// ...) returns an error that wraps pending.ErrUnavailable. go-redis
+// reconnects by itself when Redis is back.
 //
 // With Redis Cluster, each operation touches one key, so no hash tags are
 // needed.
@@ -50,9 +52,10 @@ import (
 
 // Store is a pending.Store on Redis.
 type Store struct {
-	client redis.UniversalClient
-	prefix string
-	owned  bool // Open made the client, so Close closes it
+	client  redis.UniversalClient
+	prefix  string
+	owned   bool          // Open made the client, so Close closes it
+	timeout time.Duration // bounds each operation; 0: only the caller's context does
 
 	closeOnce sync.Once
 	closeErr  error
@@ -83,20 +86,43 @@ return n
 `)
 
 // Open connects to the Redis the URL names (see the package documentation
-// for the forms) and returns a Store whose keys start with prefix. It does
-// not dial: go-redis connects on first use, so call Ping to check the
-// server. Close closes the client Open made.
+// for the forms) and returns a Store whose keys start with prefix, each
+// operation bounded by DefaultTimeout. It does not dial: go-redis connects
+// on first use, so call Ping to check the server. Close closes the client
+// Open made.
 func Open(url string, prefix string) (*Store, error) {
-	client, err := NewClient(url)
+	return OpenWithTimeout(url, prefix, DefaultTimeout)
+}
+
+// OpenWithTimeout is Open with each operation bounded by timeout
+// (redis.timeout): dialling, the command and go-redis's retries together.
+// A Redis that does not answer within it fails the operation with
+// pending.ErrUnavailable. timeout is also the dial, read and write timeout
+// unless the URL sets those.
+func OpenWithTimeout(url string, prefix string, timeout time.Duration) (*Store, error) {
+	if timeout <= 0 {
+		return nil, fmt.Errorf("redisstore: timeout must be positive, got %v", timeout)
+	}
+	client, err := newClient(url, timeout)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{client: client, prefix: prefix, owned: true}, nil
+	return &Store{client: client, prefix: prefix, owned: true, timeout: timeout}, nil
 }
 
 // New returns a Store on a client the caller owns: Close leaves it open.
+// Its operations are bounded by the client's timeouts and the caller's
+// context only.
 func New(client redis.UniversalClient, prefix string) *Store {
 	return &Store{client: client, prefix: prefix}
+}
+
+// bound gives ctx the store's deadline for one operation.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
 }
 
 func (s *Store) key(k string) string { return s.prefix + k }
@@ -146,6 +172,8 @@ func unavailable(err error) bool {
 
 // Set implements pending.Store.
 func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return err
@@ -158,6 +186,8 @@ func (s *Store) Set(ctx context.Context, key string, value []byte, ttl time.Dura
 
 // SetNX implements pending.Store with SET NX PX.
 func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return false, err
@@ -175,6 +205,8 @@ func (s *Store) SetNX(ctx context.Context, key string, value []byte, ttl time.Du
 
 // Get implements pending.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	v, err := s.client.Get(ctx, s.key(key)).Bytes()
 	if err != nil {
 		return nil, wrap("get", err)
@@ -184,6 +216,8 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // GetDel implements pending.Store with GETDEL (Redis 6.2 or later).
 func (s *Store) GetDel(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	v, err := s.client.GetDel(ctx, s.key(key)).Bytes()
 	if err != nil {
 		return nil, wrap("getdel", err)
@@ -193,6 +227,8 @@ func (s *Store) GetDel(ctx context.Context, key string) ([]byte, error) {
 
 // CompareAndSwap implements pending.Store with a Lua script.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, old, next []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return false, err
@@ -206,6 +242,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, next []byte
 
 // Delete implements pending.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.client.Del(ctx, s.key(key)).Err(); err != nil {
 		return wrap("delete", err)
 	}
@@ -215,6 +253,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Incr implements pending.Store with a Lua script (INCR, then PEXPIRE if the
 // counter has no ttl).
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ms, err := ttlMillis(ttl)
 	if err != nil {
 		return 0, err
@@ -228,6 +268,8 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 
 // Ping implements pending.Store.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		return wrap("ping", err)
 	}

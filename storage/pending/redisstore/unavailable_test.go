@@ -67,3 +67,66 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("Incr of a text value: %v, want Redis's error, not pending.ErrUnavailable", err)
 	}
 }
+
+// A Redis that takes connections but never answers, and one that refuses
+// them (which go-redis alone would dial five times, and retry three
+// times, for about a second), fail each operation within the store's
+// timeout.
+func TestTimeoutBoundsEachOperation(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	refusing, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusing.Close()
+
+	const timeout = 250 * time.Millisecond
+	for name, addr := range map[string]string{"silent": silent.Addr().String(), "refusing": refusing.Addr().String()} {
+		s, err := redisstore.OpenWithTimeout("redis://"+addr+"/0", "p:", timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		for op, call := range map[string]func() error{
+			"Get":  func() error { _, err := s.Get(t.Context(), "k"); return err },
+			"Incr": func() error { _, err := s.Incr(t.Context(), "n", time.Minute); return err },
+		} {
+			start := time.Now()
+			err := call()
+			took := time.Since(start)
+			if !errors.Is(err, pending.ErrUnavailable) {
+				t.Errorf("%s on a %s Redis: %v, want pending.ErrUnavailable", op, name, err)
+			}
+			if took > timeout+300*time.Millisecond {
+				t.Errorf("%s on a %s Redis took %v with a timeout of %v", op, name, took, timeout)
+			}
+		}
+	}
+	if _, err := redisstore.OpenWithTimeout("redis://127.0.0.1:1/0", "p:", 0); err == nil {
+		t.Error("OpenWithTimeout with a zero timeout = nil error")
+	}
+}

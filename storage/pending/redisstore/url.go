@@ -13,10 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// defaultTimeout bounds dialling, reading and writing when the URL does not
-// set dial_timeout, read_timeout or write_timeout: a stalled Redis must fail
-// a login quickly rather than hold it for go-redis's longer defaults.
-const defaultTimeout = 2 * time.Second
+// DefaultTimeout bounds each operation, and dialling, reading and writing
+// when the URL does not set dial_timeout, read_timeout or write_timeout
+// (redis.timeout's default): a stalled Redis must fail a login quickly
+// rather than hold it for go-redis's longer defaults.
+const DefaultTimeout = 2 * time.Second
 
 // urlForms is quoted in every URL error so the operator sees what is accepted.
 const urlForms = "expected redis://[user:password@]host[:port][/db][?options], " +
@@ -33,10 +34,15 @@ type clientConfig struct {
 }
 
 // NewClient makes the go-redis client a URL describes (the forms are in the
-// package documentation). It does not connect: go-redis dials on first use.
-// The caller closes the client.
+// package documentation), with DefaultTimeout for the timeouts the URL does
+// not set. It does not connect: go-redis dials on first use. The caller
+// closes the client.
 func NewClient(rawURL string) (redis.UniversalClient, error) {
-	cfg, err := parseURL(rawURL)
+	return newClient(rawURL, DefaultTimeout)
+}
+
+func newClient(rawURL string, timeout time.Duration) (redis.UniversalClient, error) {
+	cfg, err := parseURL(rawURL, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +56,9 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 	}
 }
 
-func parseURL(rawURL string) (clientConfig, error) {
+// parseURL reads rawURL; timeout is the dial, read and write timeout where
+// the URL sets none.
+func parseURL(rawURL string, timeout time.Duration) (clientConfig, error) {
 	cfg, err := parseURLForms(rawURL)
 	if err != nil {
 		// url.Parse errors quote the whole URL, password included; keep only
@@ -60,6 +68,27 @@ func parseURL(rawURL string) (clientConfig, error) {
 			err = ue.Err
 		}
 		return clientConfig{}, fmt.Errorf("redisstore: invalid Redis URL: %v; %s", err, urlForms)
+	}
+	// A timeout the URL set is kept (a negative one disables it); the
+	// others get timeout.
+	orDefault := func(d *time.Duration) {
+		if *d == 0 {
+			*d = timeout
+		}
+	}
+	switch {
+	case cfg.single != nil:
+		orDefault(&cfg.single.DialTimeout)
+		orDefault(&cfg.single.ReadTimeout)
+		orDefault(&cfg.single.WriteTimeout)
+	case cfg.failover != nil:
+		orDefault(&cfg.failover.DialTimeout)
+		orDefault(&cfg.failover.ReadTimeout)
+		orDefault(&cfg.failover.WriteTimeout)
+	case cfg.cluster != nil:
+		orDefault(&cfg.cluster.DialTimeout)
+		orDefault(&cfg.cluster.ReadTimeout)
+		orDefault(&cfg.cluster.WriteTimeout)
 	}
 	return cfg, nil
 }
@@ -75,9 +104,6 @@ func parseURLForms(rawURL string) (clientConfig, error) {
 		if err != nil {
 			return clientConfig{}, err
 		}
-		o.DialTimeout = orDefault(o.DialTimeout)
-		o.ReadTimeout = orDefault(o.ReadTimeout)
-		o.WriteTimeout = orDefault(o.WriteTimeout)
 		return clientConfig{single: o}, nil
 	case "redis+sentinel", "rediss+sentinel":
 		return parseSentinel(scheme, rest)
@@ -203,9 +229,6 @@ func parseSentinel(scheme, rest string) (clientConfig, error) {
 		// the certificate against the host it dials (Sentinels and master).
 		o.TLSConfig.ServerName = ""
 	}
-	o.DialTimeout = orDefault(o.DialTimeout)
-	o.ReadTimeout = orDefault(o.ReadTimeout)
-	o.WriteTimeout = orDefault(o.WriteTimeout)
 	return clientConfig{failover: o}, nil
 }
 
@@ -231,17 +254,5 @@ func parseCluster(scheme, rest string) (clientConfig, error) {
 		o.TLSConfig.ServerName = ""
 		o.TLSConfig.MinVersion = tls.VersionTLS12 // as go-redis sets for the other forms
 	}
-	o.DialTimeout = orDefault(o.DialTimeout)
-	o.ReadTimeout = orDefault(o.ReadTimeout)
-	o.WriteTimeout = orDefault(o.WriteTimeout)
 	return clientConfig{cluster: o}, nil
-}
-
-// orDefault keeps a timeout the URL set (a negative one disables it) and
-// gives the others defaultTimeout.
-func orDefault(d time.Duration) time.Duration {
-	if d == 0 {
-		return defaultTimeout
-	}
-	return d
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseURLSingle(t *testing.T) {
-	cfg, err := parseURL("redis://user:pw@cache.internal:6380/3")
+	cfg, err := parseURL("redis://user:pw@cache.internal:6380/3", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,11 +19,11 @@ func TestParseURLSingle(t *testing.T) {
 	if o.Addr != "cache.internal:6380" || o.DB != 3 || o.Username != "user" || o.Password != "pw" || o.TLSConfig != nil {
 		t.Errorf("options = addr %q db %d user %q pw %q tls %v", o.Addr, o.DB, o.Username, o.Password, o.TLSConfig)
 	}
-	if o.DialTimeout != defaultTimeout || o.ReadTimeout != defaultTimeout || o.WriteTimeout != defaultTimeout {
-		t.Errorf("timeouts = %v %v %v, want %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, defaultTimeout)
+	if o.DialTimeout != DefaultTimeout || o.ReadTimeout != DefaultTimeout || o.WriteTimeout != DefaultTimeout {
+		t.Errorf("timeouts = %v %v %v, want %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout, DefaultTimeout)
 	}
 
-	cfg, err = parseURL("rediss://cache.internal?dial_timeout=5s&read_timeout=-1&write_timeout=3")
+	cfg, err = parseURL("rediss://cache.internal?dial_timeout=5s&read_timeout=-1&write_timeout=3", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestParseURLSingle(t *testing.T) {
 		t.Errorf("URL timeouts not kept: %v %v %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 	}
 
-	cfg, err = parseURL("unix:///run/redis.sock?db=2")
+	cfg, err = parseURL("unix:///run/redis.sock?db=2", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestParseURLSingle(t *testing.T) {
 }
 
 func TestParseURLSentinel(t *testing.T) {
-	cfg, err := parseURL("rediss+sentinel://suser:spw@s1,s2:26380,[fd00::1]/mymaster/4?password=mpw&pool_size=7")
+	cfg, err := parseURL("rediss+sentinel://suser:spw@s1,s2:26380,[fd00::1]/mymaster/4?password=mpw&pool_size=7", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +65,11 @@ func TestParseURLSentinel(t *testing.T) {
 	if o.TLSConfig == nil || o.TLSConfig.ServerName != "" || o.TLSConfig.MinVersion != tls.VersionTLS12 {
 		t.Errorf("TLS config = %+v, want TLS 1.2+ with the name taken from each address", o.TLSConfig)
 	}
-	if o.DialTimeout != defaultTimeout || o.ReadTimeout != defaultTimeout || o.WriteTimeout != defaultTimeout {
+	if o.DialTimeout != DefaultTimeout || o.ReadTimeout != DefaultTimeout || o.WriteTimeout != DefaultTimeout {
 		t.Errorf("timeouts = %v %v %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 	}
 
-	cfg, err = parseURL("redis+sentinel://s1:26379/mymaster?db=2")
+	cfg, err = parseURL("redis+sentinel://s1:26379/mymaster?db=2", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestParseURLSentinel(t *testing.T) {
 }
 
 func TestParseURLCluster(t *testing.T) {
-	cfg, err := parseURL("redis+cluster://u:pw@n1:7000,n2,[::1]:7002?read_timeout=4s")
+	cfg, err := parseURL("redis+cluster://u:pw@n1:7000,n2,[::1]:7002?read_timeout=4s", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,15 +93,39 @@ func TestParseURLCluster(t *testing.T) {
 	if o.Username != "u" || o.Password != "pw" || o.TLSConfig != nil {
 		t.Errorf("user %q pw %q tls %v", o.Username, o.Password, o.TLSConfig)
 	}
-	if o.ReadTimeout != 4*time.Second || o.DialTimeout != defaultTimeout || o.WriteTimeout != defaultTimeout {
+	if o.ReadTimeout != 4*time.Second || o.DialTimeout != DefaultTimeout || o.WriteTimeout != DefaultTimeout {
 		t.Errorf("timeouts = %v %v %v", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
 	}
 
-	cfg, err = parseURL("rediss+cluster://n1/0")
+	cfg, err = parseURL("rediss+cluster://n1/0", DefaultTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o := cfg.cluster; o.TLSConfig == nil || o.TLSConfig.ServerName != "" || o.TLSConfig.MinVersion != tls.VersionTLS12 {
 		t.Errorf("TLS config = %+v", o.TLSConfig)
+	}
+}
+
+// The timeout given (redis.timeout) fills in the timeouts each form's URL
+// does not set.
+func TestParseURLTimeout(t *testing.T) {
+	const d = 300 * time.Millisecond
+	for _, u := range []string{"redis://h?read_timeout=4s", "redis+sentinel://s1/m?read_timeout=4s", "redis+cluster://n1?read_timeout=4s"} {
+		cfg, err := parseURL(u, d)
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		var dial, read, write time.Duration
+		switch {
+		case cfg.single != nil:
+			dial, read, write = cfg.single.DialTimeout, cfg.single.ReadTimeout, cfg.single.WriteTimeout
+		case cfg.failover != nil:
+			dial, read, write = cfg.failover.DialTimeout, cfg.failover.ReadTimeout, cfg.failover.WriteTimeout
+		case cfg.cluster != nil:
+			dial, read, write = cfg.cluster.DialTimeout, cfg.cluster.ReadTimeout, cfg.cluster.WriteTimeout
+		}
+		if dial != d || read != 4*time.Second || write != d {
+			t.Errorf("%s: dial %v read %v write %v, want %v 4s %v", u, dial, read, write, d, d)
+		}
 	}
 }
