@@ -207,6 +207,11 @@ type KeysConfig struct {
 	// the discovery document before the change (go-oidc reads the accepted
 	// algorithms from it once) refuse the new tokens until they restart.
 	Algorithm string `mapstructure:"algorithm"`
+	// ReloadInterval is how often a running server rereads the signing keys
+	// from the database, so that `idp keys rotate` or another instance's
+	// new key is used here too. Keep it under a minute: `idp keys rotate`
+	// tells operators that servers pick the new key up within one.
+	ReloadInterval time.Duration `mapstructure:"reload_interval"`
 }
 
 // SigningAlgorithms are the values of keys.algorithm (the JOSE names).
@@ -303,7 +308,7 @@ func Defaults() Config {
 			IDTokenLifetime:      time.Hour,
 			RefreshTokenLifetime: 30 * 24 * time.Hour,
 		},
-		Keys:    KeysConfig{Algorithm: "RS256"},
+		Keys:    KeysConfig{Algorithm: "RS256", ReloadInterval: 30 * time.Second},
 		Session: SessionConfig{Lifetime: 12 * time.Hour, LoginTimeout: 10 * time.Minute},
 		Audit:   AuditConfig{Retention: DefaultAuditRetention},
 		Regulation: RegulationConfig{AccountFailures: 5, NetworkFailures: 100, BaseDelay: time.Second,
@@ -506,6 +511,9 @@ func (c *Config) Validate() error {
 		bad("regulation.max_delay", "must be at least regulation.base_delay (%v), got %v", rg.BaseDelay, rg.MaxDelay)
 	} else if rg.ForgetAfter < rg.MaxDelay {
 		bad("regulation.forget_after", "must be at least regulation.max_delay (%v), got %v", rg.MaxDelay, rg.ForgetAfter)
+	}
+	if c.Keys.ReloadInterval < time.Second {
+		bad("keys.reload_interval", "must be at least 1s (the default is 30s), got %v", c.Keys.ReloadInterval)
 	}
 	if c.Audit.Retention < 0 {
 		bad("audit.retention", "must not be negative (0 keeps audit events forever; the default is 8760h, one year), got %v", c.Audit.Retention)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hostportal/idp/config"
+	"github.com/hostportal/idp/signing"
 )
 
 // field returns the value of the configuration key (e.g. "sms.twilio.from")
@@ -147,6 +148,7 @@ func TestDefaultValues(t *testing.T) {
 		"tokens.access_token_lifetime":  time.Hour,
 		"tokens.id_token_lifetime":      time.Hour,
 		"tokens.refresh_token_lifetime": 30 * 24 * time.Hour,
+		"keys.reload_interval":          signing.ReloadInterval,
 		"audit.retention":               8760 * time.Hour,
 		"keys.algorithm":                "RS256",
 		"regulation.account_failures":   5,
@@ -269,6 +271,7 @@ tokens:
   refresh_token_lifetime: 240h
 keys:
   algorithm: EdDSA
+  reload_interval: 10s
 session:
   lifetime: 8h
   login_timeout: 3m
@@ -355,6 +358,7 @@ clients:
 		"tokens.id_token_lifetime":        5 * time.Minute,
 		"tokens.refresh_token_lifetime":   240 * time.Hour,
 		"keys.algorithm":                  "EdDSA",
+		"keys.reload_interval":            10 * time.Second,
 		"session.lifetime":                8 * time.Hour,
 		"session.login_timeout":           3 * time.Minute,
 		"regulation.account_failures":     10,
@@ -707,6 +711,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "regulation base delay zero", file: "regulation:\n  base_delay: 0s\n", key: "regulation.base_delay"},
 		{name: "regulation max delay below base", env: []string{"IDP_REGULATION_MAX_DELAY=500ms"}, key: "regulation.max_delay", want: []string{"base_delay"}},
 		{name: "regulation forget before max", env: []string{"IDP_REGULATION_FORGET_AFTER=1m"}, key: "regulation.forget_after", want: []string{"max_delay"}},
+		{name: "keys reload interval too short", env: []string{"IDP_KEYS_RELOAD_INTERVAL=100ms"}, key: "keys.reload_interval", want: []string{"at least 1s"}},
 		{name: "audit retention negative", env: []string{"IDP_AUDIT_RETENTION=-24h"}, key: "audit.retention", want: []string{"negative", "0 keeps"}},
 		{name: "audit retention in file negative", file: "audit:\n  retention: -1h\n", key: "audit.retention"},
 		{name: "audit retention not a duration", env: []string{"IDP_AUDIT_RETENTION=1y"}, key: "audit.retention"},

@@ -30,7 +30,8 @@ import (
 // DefaultAlgorithm is RS256, which OpenID Connect requires every provider to support.
 const DefaultAlgorithm = "RS256"
 
-// ReloadInterval is how often a running server rereads the keys.
+// ReloadInterval is how often a running server rereads the keys unless
+// keys.reload_interval says otherwise.
 const ReloadInterval = 30 * time.Second
 
 // Key is a usable key: an opened private key or a published public one.

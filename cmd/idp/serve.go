@@ -161,7 +161,7 @@ func (c *cli) serve(ctx context.Context, demo bool) error {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	go keySet.Run(runCtx, signing.ReloadInterval)
+	go keySet.Run(runCtx, cfg.Keys.ReloadInterval)
 	go cleanup(runCtx, st, now, cfg.Audit.Retention)
 
 	served := make(chan error, 1)
