@@ -163,7 +163,7 @@ func New(o Options) (*Server, error) {
 	s.metrics = newMetrics(provider)
 	mux := http.NewServeMux()
 	s.Mount(mux)
-	mux.Handle("/", provider)
+	mux.Handle("/", s.outageAware(provider))
 	s.handler = securityHeaders(strings.HasPrefix(s.cfg.Issuer, "https://"),
 		op.NewIssuerInterceptor(provider.IssuerFromRequest).Handler(s.metrics.instrument(mux)))
 	return s, nil
