@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hostportal/idp/internal/testenv"
@@ -63,6 +65,26 @@ func finishLogin(t *testing.T, ctx context.Context, l *login, issuer, id, code s
 	return tok
 }
 
+// fullLogin logs u in with a code of now and returns the tokens.
+func fullLogin(t *testing.T, ctx context.Context, rp *relyingParty, u *user) *tokens {
+	t.Helper()
+	l, id := loginAtCode(t, ctx, rp, newBrowser(nil), u)
+	return finishLogin(t, ctx, l, rp.issuer.String(), id, u.code(time.Now()))
+}
+
+// tokenUnavailable checks that a token request made during an outage is
+// refused with 503 and temporarily_unavailable, which a portal retries,
+// rather than invalid_grant, for which it would give up (and drop a
+// refresh token).
+func tokenUnavailable(t *testing.T, what string, err error) {
+	t.Helper()
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response.StatusCode != http.StatusServiceUnavailable || re.ErrorCode != "temporarily_unavailable" ||
+		re.Response.Header.Get("Retry-After") == "" {
+		t.Errorf("%s during the outage: %v, want 503 temporarily_unavailable with Retry-After", what, err)
+	}
+}
+
 // timed fetches path from the provider and checks its status and that it
 // answered within limit.
 func timed(t *testing.T, p *provider, path string, want int, limit time.Duration) {
@@ -103,7 +125,8 @@ func untouched(t *testing.T, f *fixture, u *user, since time.Time) {
 
 // Redis killed in the middle of a login: /readyz fails and /healthz does
 // not, pages answer 503 within redis.timeout, a new login goes back to the
-// portal with temporarily_unavailable, nothing is written; when Redis is
+// portal with temporarily_unavailable and a code exchange gets 503 (not
+// invalid_grant), nothing is written; when Redis is
 // back (empty: it keeps no data) the provider recovers by itself and the
 // code typed during the outage still works.
 func TestRedisDown(t *testing.T) {
@@ -111,7 +134,7 @@ func TestRedisDown(t *testing.T) {
 	ctx := t.Context()
 	rs := startRedisServer(t)
 	f := newFixture(t, "sqlite://"+filepath.Join(t.TempDir(), "idp.db"))
-	alice := f.mustAddUser("alice")
+	alice, carol := f.mustAddUser("alice"), f.mustAddUser("carol")
 	const timeout = 500 * time.Millisecond
 	p := newProvider(t, providerConfig{database: f.dbURL, redis: rs.url(), prefix: "idp:", secretKey: f.secretKey,
 		extra: []string{"IDP_REDIS_TIMEOUT=" + timeout.String()}})
@@ -119,6 +142,15 @@ func TestRedisDown(t *testing.T) {
 	timed(t, p, "/readyz", http.StatusOK, slack)
 	rp := newRelyingParty(t, p.base, f, nil)
 	b := newBrowser(nil)
+	lc, idC := loginAtCode(t, ctx, rp, newBrowser(nil), carol)
+	reopen(t, ctx, lc, p.base, idC)
+	if err := lc.totp(ctx, carol.code(time.Now()), false); err != nil {
+		t.Fatal(err)
+	}
+	carolCode, err := lc.code()
+	if err != nil {
+		t.Fatal(err)
+	}
 	since := time.Now()
 	l, id := loginAtCode(t, ctx, rp, b, alice)
 
@@ -149,6 +181,8 @@ func TestRedisDown(t *testing.T) {
 	} else if d := loc.Query().Get("error_description"); strings.Contains(strings.ToLower(d), "redis") || strings.Contains(d, "dial") {
 		t.Errorf("the portal is told our error: %q", d)
 	}
+	_, err = lc.exchange(ctx, carolCode)
+	tokenUnavailable(t, "the code exchange", err)
 	untouched(t, f, alice, since)
 
 	rs.start()
@@ -212,8 +246,9 @@ func TestRedisSlow(t *testing.T) {
 }
 
 // PostgreSQL cut off (a proxy in between stops taking and closes
-// connections): /readyz fails, /healthz does not, the login pages and the
-// admin API answer 503, nothing is written; when the proxy takes
+// connections): /readyz fails, /healthz does not, the login pages, the
+// admin API and a refresh (not invalid_grant, which would make the portal
+// drop the token) answer 503, nothing is written; when the proxy takes
 // connections again the provider recovers by itself and the logins go on
 // where they were (their state is in Redis).
 func TestDatabaseDown(t *testing.T) {
@@ -228,7 +263,7 @@ func TestDatabaseDown(t *testing.T) {
 	px := startTCPProxy(t, u.Host)
 	u.Host = px.addr
 	f := newFixture(t, dbURL)
-	alice, bob := f.mustAddUser("alice"), f.mustAddUser("bob")
+	alice, bob, carol := f.mustAddUser("alice"), f.mustAddUser("bob"), f.mustAddUser("carol")
 	opsSecret := "ops-" + secret.RandomToken(32)
 	if _, _, err := f.svc.CreateClient(ctx, manage.Operator, manage.NewClient{ID: "ops", Secret: opsSecret,
 		Grants: []string{"client_credentials"}, Scopes: []string{"idp:admin"}}); err != nil {
@@ -242,6 +277,7 @@ func TestDatabaseDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	carolTokens := fullLogin(t, ctx, rp, carol)
 	since := time.Now()
 	la, idA := loginAtCode(t, ctx, rp, newBrowser(nil), alice)
 	lb, err := rp.start(ctx, newBrowser(nil))
@@ -286,8 +322,14 @@ func TestDatabaseDown(t *testing.T) {
 		t.Errorf("admin API while the database is down: %d %+v (%v), want a 503 problem with Retry-After", resp.StatusCode, problem, err)
 	}
 
+	_, err = rp.refresh(ctx, rp.oauth.Endpoint.TokenURL, carolTokens.oauth.RefreshToken)
+	tokenUnavailable(t, "a refresh", err)
+
 	px.resume()
 	p.waitStatus("/readyz", http.StatusOK, 10*time.Second)
+	if _, err := rp.refresh(ctx, rp.oauth.Endpoint.TokenURL, carolTokens.oauth.RefreshToken); err != nil {
+		t.Errorf("refresh after the outage with the refresh token tried during it: %v", err)
+	}
 	untouched(t, f, alice, since)
 	untouched(t, f, bob, since)
 	if tok := finishLogin(t, ctx, la, p.base, idA, code); !slices.Contains(tok.amr, "otp") {
