@@ -104,7 +104,7 @@ var newKeyRE = regexp.MustCompile(`New signing key (\S+) `)
 // proxy that alternates between them at every request, with the proxy's
 // URL as their issuer: a login's steps land on both and it yields tokens a
 // relying party verifies; `idp keys rotate` is taken up by both within
-// signing.reload_interval; the per-login failure limit counts the
+// keys.reload_interval; the per-login failure limit counts the
 // failures on both.
 func TestTwoInstances(t *testing.T) {
 	t.Parallel()
@@ -118,7 +118,7 @@ func TestTwoInstances(t *testing.T) {
 	issuer := "http://" + front.Listener.Addr().String()
 	const reload = time.Second
 	cfg := providerConfig{issuer: issuer, database: dbURL, redis: redisURL, prefix: prefix, secretKey: f.secretKey,
-		extra: []string{"IDP_SIGNING_RELOAD_INTERVAL=" + reload.String(), "IDP_TRUSTED_PROXIES=127.0.0.1"}}
+		extra: []string{"IDP_KEYS_RELOAD_INTERVAL=" + reload.String(), "IDP_TRUSTED_PROXIES=127.0.0.1"}}
 	instances := []*provider{newProvider(t, cfg), newProvider(t, cfg)}
 	for _, p := range instances {
 		p.start() // one after the other: the first makes the first signing key
