@@ -340,7 +340,12 @@ func TestDatabaseDown(t *testing.T) {
 	if err := lb.password(ctx, bob); err != nil {
 		t.Fatal(err)
 	}
-	if tok := finishLogin(t, ctx, lb, p.base, idB, bob.code(time.Now())); !slices.Contains(tok.amr, "otp") {
+	// The login moved to a new id with the password.
+	f2, ok := lb.page.formWith("code")
+	if !ok || f2.values.Get("id") == idB {
+		t.Fatalf("after the password: %s, want the code page under a new login id", lb.page)
+	}
+	if tok := finishLogin(t, ctx, lb, p.base, f2.values.Get("id"), bob.code(time.Now())); !slices.Contains(tok.amr, "otp") {
 		t.Errorf("amr = %v, want otp", tok.amr)
 	}
 }
