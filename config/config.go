@@ -57,6 +57,11 @@ type Config struct {
 // DatabaseConfig: database.*
 type DatabaseConfig struct {
 	URL string `mapstructure:"url"` // sqlite://PATH or postgres://...
+	// MaxConnections bounds each instance's pool of PostgreSQL connections
+	// (default 20; SQLite ignores it). Keep instances x max_connections
+	// under the server's max_connections (100 by default), with room for
+	// migrations, backups and psql.
+	MaxConnections int `mapstructure:"max_connections"`
 }
 
 // RedisConfig: redis.*
@@ -284,7 +289,7 @@ func Defaults() Config {
 		Issuer:   "http://localhost:8080",
 		Listen:   "127.0.0.1:8080",
 		DataDir:  "data",
-		Database: DatabaseConfig{URL: "sqlite://data/idp.db"},
+		Database: DatabaseConfig{URL: "sqlite://data/idp.db", MaxConnections: 20},
 		Redis:    RedisConfig{KeyPrefix: "idp:", Timeout: 2 * time.Second},
 		SMS: SMSConfig{
 			Provider: "none",
@@ -500,6 +505,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(SigningAlgorithms, c.Keys.Algorithm) {
 		bad("keys.algorithm", "must be RS256, ES256 or EdDSA (in this case), got %q", c.Keys.Algorithm)
+	}
+	if c.Database.MaxConnections < 1 {
+		bad("database.max_connections", "must be at least 1 (the default is 20), got %d", c.Database.MaxConnections)
 	}
 	if rg := c.Regulation; rg.AccountFailures < 1 {
 		bad("regulation.account_failures", "must be at least 1 (the default is 5), got %d", rg.AccountFailures)

@@ -128,6 +128,7 @@ func TestDefaultValues(t *testing.T) {
 		"data_dir":                      "data",
 		"secret_key":                    "",
 		"database.url":                  "sqlite://data/idp.db",
+		"database.max_connections":      20,
 		"redis.url":                     "",
 		"redis.timeout":                 2 * time.Second,
 		"sms.provider":                  "none",
@@ -214,6 +215,7 @@ data_dir: /var/lib/idp
 secret_key: `+secretKey32+`
 database:
   url: postgres://idp@db.internal/idp?sslmode=require
+  max_connections: 15
 redis:
   url: rediss://cache.internal:6380/2
   key_prefix: "prod:"
@@ -314,6 +316,7 @@ clients:
 		"data_dir":                        "/var/lib/idp",
 		"secret_key":                      secretKey32,
 		"database.url":                    "postgres://idp@db.internal/idp?sslmode=require",
+		"database.max_connections":        15,
 		"redis.url":                       "rediss://cache.internal:6380/2",
 		"redis.key_prefix":                "prod:",
 		"redis.timeout":                   750 * time.Millisecond,
@@ -648,6 +651,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "listen empty port", env: []string{"IDP_LISTEN=127.0.0.1:"}, key: "listen",
 			bug: "config.go Validate accepts listen \"127.0.0.1:\" (net.SplitHostPort allows an empty port), so the server listens on a random port"},
 		{name: "data_dir empty", env: []string{"IDP_DATA_DIR="}, key: "data_dir"},
+		{name: "database pool of none", env: []string{"IDP_DATABASE_MAX_CONNECTIONS=0"}, key: "database.max_connections", want: []string{"at least 1"}},
 		{name: "database mysql", env: []string{"IDP_DATABASE_URL=mysql://x/y"}, key: "database.url"},
 		{name: "database sqlite without path", env: []string{"IDP_DATABASE_URL=sqlite://"}, key: "database.url"},
 		{name: "database plain path", env: []string{"IDP_DATABASE_URL=data/idp.db"}, key: "database.url"},

@@ -176,6 +176,7 @@ func (c *cli) openStore(ctx context.Context) (*sqlstore.Store, *config.Config, e
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot open the database; check database.url (IDP_DATABASE_URL): %w", err)
 	}
+	st.SetMaxConnections(cfg.Database.MaxConnections)
 	if err := st.Migrate(ctx); err != nil {
 		return nil, nil, errors.Join(fmt.Errorf("cannot migrate the database: %w", err), st.Close())
 	}

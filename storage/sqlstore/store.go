@@ -157,6 +157,19 @@ func openPostgres(url string) (*Store, error) {
 	return &Store{db: db, dialect: dialectPostgres}, nil
 }
 
+// SetMaxConnections bounds the PostgreSQL pool at n connections (half of
+// them kept idle); SQLite keeps its own settings.
+func (s *Store) SetMaxConnections(n int) {
+	if s.dialect != dialectPostgres || n < 1 {
+		return
+	}
+	s.db.SetMaxOpenConns(n)
+	s.db.SetMaxIdleConns(max(n/2, 1))
+}
+
+// MaxConnections is the pool's bound (0: none).
+func (s *Store) MaxConnections() int { return s.db.Stats().MaxOpenConnections }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.db.PingContext(ctx); err != nil {
