@@ -239,11 +239,15 @@ type SessionConfig struct {
 // locked for good: a count starts again forget_after its first failure, a
 // remembered device skips the delays, and `idp user unlock` ends them.
 type RegulationConfig struct {
-	AccountFailures int           `mapstructure:"account_failures"` // free failures of one factor for one account (default 5)
-	NetworkFailures int           `mapstructure:"network_failures"` // free failures from one network, any account and factor (default 100)
-	BaseDelay       time.Duration `mapstructure:"base_delay"`       // the first delay (default 1s)
-	MaxDelay        time.Duration `mapstructure:"max_delay"`        // the longest delay (default 15m)
-	ForgetAfter     time.Duration `mapstructure:"forget_after"`     // a count starts again this long after its first failure (default 24h)
+	AccountFailures int `mapstructure:"account_failures"` // free failures of one factor for one account from one network (default 5)
+	// AccountTotalFailures is the same from all networks together (default
+	// 20): a distributed attack on one account. A browser that completed a
+	// login to the account before is not delayed by it.
+	AccountTotalFailures int           `mapstructure:"account_total_failures"`
+	NetworkFailures      int           `mapstructure:"network_failures"` // free failures from one network, any account and factor (default 100)
+	BaseDelay            time.Duration `mapstructure:"base_delay"`       // the first delay (default 1s)
+	MaxDelay             time.Duration `mapstructure:"max_delay"`        // the longest delay (default 15m)
+	ForgetAfter          time.Duration `mapstructure:"forget_after"`     // a count starts again this long after its first failure (default 24h)
 }
 
 // AuditConfig: audit.* (the security log in the database).
@@ -316,7 +320,7 @@ func Defaults() Config {
 		Keys:    KeysConfig{Algorithm: "RS256", ReloadInterval: 30 * time.Second},
 		Session: SessionConfig{Lifetime: 12 * time.Hour, LoginTimeout: 10 * time.Minute},
 		Audit:   AuditConfig{Retention: DefaultAuditRetention},
-		Regulation: RegulationConfig{AccountFailures: 5, NetworkFailures: 100, BaseDelay: time.Second,
+		Regulation: RegulationConfig{AccountFailures: 5, AccountTotalFailures: 20, NetworkFailures: 100, BaseDelay: time.Second,
 			MaxDelay: 15 * time.Minute, ForgetAfter: 24 * time.Hour},
 		Log: LogConfig{Level: "info", Format: "json"},
 	}
@@ -511,6 +515,8 @@ func (c *Config) Validate() error {
 	}
 	if rg := c.Regulation; rg.AccountFailures < 1 {
 		bad("regulation.account_failures", "must be at least 1 (the default is 5), got %d", rg.AccountFailures)
+	} else if rg.AccountTotalFailures < rg.AccountFailures {
+		bad("regulation.account_total_failures", "must be at least regulation.account_failures (%d), got %d", rg.AccountFailures, rg.AccountTotalFailures)
 	} else if rg.NetworkFailures < 1 {
 		bad("regulation.network_failures", "must be at least 1 (the default is 100), got %d", rg.NetworkFailures)
 	} else if rg.BaseDelay <= 0 {

@@ -469,7 +469,7 @@ func (s *Server) confirmFactor(w http.ResponseWriter, r *http.Request, u *storag
 			factor = regulation.SMS
 		}
 	}
-	chk := s.regulate(w, r, u.Username, factor, nil, func(status int, msg string) { s.confirmPage(w, r, u, status, msg, action) })
+	chk := s.regulate(w, r, u.Username, factor, s.waiver(w, r, u.Username), func(status int, msg string) { s.confirmPage(w, r, u, status, msg, action) })
 	if chk == nil {
 		return false
 	}

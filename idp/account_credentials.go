@@ -55,7 +55,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	chk := s.regulate(w, r, u.Username, regulation.Password, nil, func(status int, msg string) { s.showChangePassword(w, r, status, msg) })
+	chk := s.regulate(w, r, u.Username, regulation.Password, s.waiver(w, r, u.Username), func(status int, msg string) { s.showChangePassword(w, r, status, msg) })
 	if chk == nil {
 		return
 	}

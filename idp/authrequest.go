@@ -56,6 +56,8 @@ type AuthRequest struct {
 	// HintSubject is the subject of a valid id_token_hint: a session of
 	// another user does not stand in for the password.
 	HintSubject string `json:"hint_subject,omitempty"`
+	// Moved marks an id the login left for a new one (authRequests.rekey).
+	Moved bool `json:"moved,omitempty"`
 	// Step is the step the login is at.
 	Step string `json:"step"`
 	// UserID, AuthTime, AMR and ACR describe the authentication so far.
@@ -202,6 +204,9 @@ func (s authRequests) get(ctx context.Context, id string) (*loaded, error) {
 	if err := json.Unmarshal(raw, a); err != nil {
 		return nil, fmt.Errorf("decoding pending login: %w", err)
 	}
+	if a.Moved {
+		return nil, errLoginChanged
+	}
 	if !a.ExpiresAt.After(s.now()) {
 		return nil, errLoginExpired
 	}
@@ -234,7 +239,7 @@ func (s authRequests) update(ctx context.Context, l *loaded) error {
 // the login. It writes l's new state under the new id and retires the old
 // one only if nobody changed it since it was read (compare-and-swap, as
 // update): of two concurrent posts one moves the login on, the other gets
-// errLoginChanged. The old id then reads as expired.
+// errLoginChanged. The old id then reads as moved on (errLoginChanged).
 func (s authRequests) rekey(ctx context.Context, l *loaded) (oldID string, err error) {
 	ttl := l.ExpiresAt.Sub(s.now())
 	if ttl <= 0 {
@@ -255,8 +260,9 @@ func (s authRequests) rekey(ctx context.Context, l *loaded) (oldID string, err e
 		}
 		return "", fmt.Errorf("storing pending login: %w", err)
 	}
-	// "{}" has no expiry, so get reports the old id as expired.
-	ok, err = s.store.CompareAndSwap(ctx, arKey(oldID), oldRaw, []byte("{}"), ttl)
+	// The old id is left as a marker, so that get tells a stale tab or a
+	// second submit that the login moved on.
+	ok, err = s.store.CompareAndSwap(ctx, arKey(oldID), oldRaw, []byte(`{"moved":true}`), ttl)
 	if err != nil || !ok {
 		_ = s.store.Delete(ctx, arKey(l.ID))
 		l.ID = oldID

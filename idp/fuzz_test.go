@@ -62,7 +62,7 @@ func newFuzzEnvAt(f *testing.F, localhost bool, configure ...func(*config.Config
 	// first few failures: let every input reach the checks. (The limits
 	// have tests of their own.)
 	unlimited := func(c *config.Config) {
-		c.Regulation.AccountFailures, c.Regulation.NetworkFailures = 1<<30, 1<<30
+		c.Regulation.AccountFailures, c.Regulation.AccountTotalFailures, c.Regulation.NetworkFailures = 1<<30, 1<<30, 1<<30
 	}
 	o := withTwilio(tw, append([]func(*config.Config){unlimited}, configure...)...)
 	o.Localhost = localhost

@@ -362,6 +362,11 @@ func (s *Server) moveOn(ctx context.Context, l *loaded) error {
 }
 
 func (s *Server) loginSucceeded(ctx context.Context, r *http.Request, l *loaded) {
+	// This browser is now known to the account: failures from elsewhere
+	// will not delay it (regulation.Attempt.Waive).
+	if err := s.regulator.Know(ctx, l.Username, l.Browser); err != nil {
+		slog.ErrorContext(ctx, "recording a known browser failed", "error", err)
+	}
 	s.audit(ctx, r, storage.AuditEvent{Type: "login.succeeded", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,
 		Result: "success", Details: map[string]string{"amr": strings.Join(l.AMR, " "), "acr": l.ACR}})
 }
@@ -482,11 +487,14 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	show := func(status int, msg string) { s.showLogin(w, r, l, c, browser, status, msg, username) }
-	chk := s.regulate(w, r, username, regulation.Password, func() bool { return s.deviceRemembers(r, username) }, show)
+	chk := s.regulate(w, r, username, regulation.Password, s.waiver(w, r, username), show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
+	if !s.unchanged(w, r, l) {
+		return
+	}
 	u, ok, err := s.checkPassword(ctx, username, pw)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -51,7 +51,7 @@ var (
 	// regulationFactors and regulationSubjects are regulation's Factors
 	// and the subjects of a delay.
 	regulationFactors  = []string{"password", "totp", "sms", "recovery", "security_key"}
-	regulationSubjects = []string{"account", "network", "busy"}
+	regulationSubjects = []string{"account", "account_everywhere", "network", "busy"}
 	requestMethodNames = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
 		http.MethodPatch, http.MethodDelete, http.MethodOptions}
 )
@@ -128,8 +128,9 @@ func newMetrics(p *op.Provider) *metrics {
 		m.serverErrors.WithLabelValues(c)
 	}
 	for _, f := range regulationFactors {
-		m.regulation.WithLabelValues("ban", f, "account")
-		m.regulation.WithLabelValues("ban", f, "network")
+		for _, sub := range regulationSubjects[:3] {
+			m.regulation.WithLabelValues("ban", f, sub)
+		}
 		for _, sub := range regulationSubjects {
 			m.regulation.WithLabelValues("throttled", f, sub)
 		}

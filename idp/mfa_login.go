@@ -1,6 +1,8 @@
 package idp
 
 import (
+	"cmp"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -63,11 +65,14 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showSecondFactor(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.TOTP, nil, show)
+	chk := s.regulate(w, r, l.Username, regulation.TOTP, s.waiver(w, r, l.Username), show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
+	if !s.unchanged(w, r, l) {
+		return
+	}
 	res, err := s.checkTOTP(ctx, l.UserID, r.PostForm.Get("code"))
 	if err != nil {
 		s.serverError(w, r, err)
@@ -207,11 +212,14 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showRecovery(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.Recovery, nil, show)
+	chk := s.regulate(w, r, l.Username, regulation.Recovery, s.waiver(w, r, l.Username), show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
+	if !s.unchanged(w, r, l) {
+		return
+	}
 	replacement, ok, err := s.useRecoveryCode(ctx, l.UserID, r.PostForm.Get("recovery_code"))
 	if err != nil {
 		s.serverError(w, r, err)
@@ -268,7 +276,7 @@ func (s *Server) showCodesNext(w http.ResponseWriter, r *http.Request, l *loaded
 func (s *Server) showLoginCodes(w http.ResponseWriter, r *http.Request, l *loaded, browser string) {
 	var codes []string
 	if err := s.openJSON(l.Codes, "codes:"+l.ID, &codes); err != nil || len(codes) == 0 {
-		s.serverError(w, r, err)
+		s.serverError(w, r, cmp.Or(err, errors.New("the login holds no recovery codes to show")))
 		return
 	}
 	csrf := s.csrfToken(browser, "login:"+l.ID)
@@ -355,11 +363,14 @@ func (s *Server) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	show := func(status int, msg string) { s.showLoginEnrolment(w, r, l, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.TOTP, nil, show)
+	chk := s.regulate(w, r, l.Username, regulation.TOTP, s.waiver(w, r, l.Username), show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
+	if !s.unchanged(w, r, l) {
+		return
+	}
 	step, res := s.checkTOTPSecret(secret, r.PostForm.Get("code"))
 	if res != codeOK {
 		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.enrolment_failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,

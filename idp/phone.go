@@ -252,7 +252,7 @@ func (s *Server) handlePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	chk := s.regulate(w, r, u.Username, regulation.SMS, nil, func(status int, msg string) {
+	chk := s.regulate(w, r, u.Username, regulation.SMS, s.waiver(w, r, u.Username), func(status int, msg string) {
 		s.showAccount(w, r, u, accountView{status: status, phoneError: msg, phoneErrorAt: "verify"})
 	})
 	if chk == nil {

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,7 @@ import (
 // regulationConfig is the regulation.* configuration.
 func regulationConfig(cfg *config.Config) regulation.Config {
 	rg := cfg.Regulation
-	return regulation.Config{AccountFailures: rg.AccountFailures, NetworkFailures: rg.NetworkFailures,
+	return regulation.Config{AccountFailures: rg.AccountFailures, AccountTotalFailures: rg.AccountTotalFailures, NetworkFailures: rg.NetworkFailures,
 		BaseDelay: rg.BaseDelay, MaxDelay: rg.MaxDelay, ForgetAfter: rg.ForgetAfter}
 }
 
@@ -27,17 +28,17 @@ func regulationConfig(cfg *config.Config) regulation.Config {
 // answered the request itself: a throttled attempt gets 429, Retry-After
 // and show's form saying when to try again, and is not checked at all.
 //
-// waive, when not nil, is asked only when a delay would refuse the
-// attempt: a browser that proves an earlier full login to the account (a
-// remembered device) is let through, so that failures from elsewhere
-// cannot keep the account's owner out.
+// waive, when not nil, is asked only when the account's delay from all
+// networks would refuse the attempt: a browser that proves an earlier full
+// login to the account is let through it, so that failures from elsewhere
+// cannot keep the account's owner out (see s.waiver).
 func (s *Server) regulate(w http.ResponseWriter, r *http.Request, account string, f regulation.Factor,
 	waive func() bool, show func(status int, msg string)) *regulation.Check {
 	ctx := r.Context()
 	a := regulation.Attempt{Account: account, Factor: f, Network: s.clientNetwork(r)}
 	chk, err := s.regulator.Begin(ctx, a)
 	var th *regulation.Throttled
-	if errors.As(err, &th) && th.Subject != regulation.SubjectBusy && waive != nil && waive() {
+	if errors.As(err, &th) && th.Subject == regulation.SubjectAccountEverywhere && waive != nil && waive() {
 		a.Waive = true
 		chk, err = s.regulator.Begin(ctx, a)
 	}
@@ -53,6 +54,22 @@ func (s *Server) regulate(w http.ResponseWriter, r *http.Request, account string
 		return nil
 	}
 	return chk
+}
+
+// unchanged reports whether the login is still as l was read. A second
+// submit of the same form may have moved it on while this one waited for
+// the check's lock: that one is answered as a login continued elsewhere,
+// and nothing is checked or counted.
+func (s *Server) unchanged(w http.ResponseWriter, r *http.Request, l *loaded) bool {
+	cur, err := s.authRequests.get(r.Context(), l.ID)
+	if err == nil && !bytes.Equal(cur.raw, l.raw) {
+		err = errLoginChanged
+	}
+	if err != nil {
+		s.loginFailed(w, r, l.ClientID, err)
+		return false
+	}
+	return true
 }
 
 // throttledMessage says when to try again, in the largest whole unit.
@@ -83,9 +100,10 @@ func (s *Server) rejected(ctx context.Context, r *http.Request, chk *regulation.
 			"subject": b.Subject, "factor": string(b.Factor), "failures": strconv.Itoa(b.Failures),
 			"delay": b.Delay.String(), "until": b.Until.UTC().Format(time.RFC3339),
 		}}
-		if b.Subject == regulation.SubjectAccount {
+		if b.Subject != regulation.SubjectNetwork {
 			ev.UserID, ev.Username = userID, username
-		} else {
+		}
+		if b.Network != "" {
 			ev.Details["network"] = b.Network
 		}
 		s.audit(ctx, r, ev)
@@ -105,8 +123,16 @@ func (s *Server) passed(ctx context.Context, chk *regulation.Check) error {
 	return nil
 }
 
+// waiver is the Waive of an attempt for username: this browser completed
+// a login to the account before, or holds its remembered device.
+func (s *Server) waiver(w http.ResponseWriter, r *http.Request, username string) func() bool {
+	return func() bool {
+		return s.regulator.Known(r.Context(), username, browserBinding(s.browserID(w, r, false))) || s.deviceRemembers(r, username)
+	}
+}
+
 // deviceRemembers reports whether this browser's remembered-device token
-// belongs to the user called username: the waiver of a password delay.
+// belongs to the user called username.
 func (s *Server) deviceRemembers(r *http.Request, username string) bool {
 	token := s.readCookie(r, s.cookies.device)
 	if token == "" || s.cfg.MFA.RememberDevice <= 0 {

@@ -3,7 +3,7 @@ package idp_test
 import (
 	"context"
 	"net/http"
-	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,9 +41,9 @@ func throttledPage(t *testing.T, p *idptest.Page, retryAfter string) {
 	}
 }
 
-// failures records n failed checks of alice's factor f directly in env's
-// pending store, as n wrong answers would (waived, so that the delay they
-// build up does not refuse the next), and returns the regulator.
+// failures records n failed checks of alice's factor f from the tests'
+// network (127.0.0.1) directly in env's pending store, as n wrong answers
+// would, and returns the regulator.
 func failures(t *testing.T, env *idptest.Env, f regulation.Factor, n int) *regulation.Regulator {
 	t.Helper()
 	ctx := context.Background()
@@ -52,11 +52,7 @@ func failures(t *testing.T, env *idptest.Env, f regulation.Factor, n int) *regul
 		t.Fatal(err)
 	}
 	for range n {
-		chk, err := reg.Begin(ctx, regulation.Attempt{Account: "alice", Factor: f, Waive: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := chk.Fail(ctx); err != nil {
+		if _, err := reg.Record(ctx, regulation.Attempt{Account: "alice", Factor: f, Network: "127.0.0.1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -304,33 +300,55 @@ func TestBruteForceNetwork(t *testing.T) {
 	})
 }
 
-// TestBruteForceRememberedDevice: failures from elsewhere cannot keep the
-// owner out: the browser with alice's remembered device is let through
-// the delay (and still counted), the attacker's is not.
-func TestBruteForceRememberedDevice(t *testing.T) {
+// TestBruteForceOwnerNotKeptOut: failures from elsewhere cannot keep the
+// owner out. An attacker's failures from one network delay that network
+// only; a distributed attack (many networks) delays the account from all
+// networks, but not a browser that completed a login to it before (with
+// or without a remembered device), whose failures still count.
+func TestBruteForceOwnerNotKeptOut(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
-		env, r := setup(t, b)
-		owner := env.NewBrowser()
-		app, _ := enrol(t, env, owner, loginToAccount(t, env, owner, "alice", alicePassword, nil))
+		env := idptest.New(t, b, idptest.Options{Configure: func(c *config.Config) {
+			c.TrustedProxies = []string{"127.0.0.1/32"}
+		}})
+		env.AddUser("alice", alicePassword)
+		secret := env.AddClient(manage.NewClient{ID: "portal", Name: "Client Portal", RedirectURIs: []string{portalRedirect}, FirstParty: true})
+		r := newRP(t, env, "portal", secret)
+		owner := behindProxy(env.NewBrowser(), "198.51.100.9")
 		f := r.start()
-		p := login(t, env, owner, f, "alice", alicePassword)
-		r.codeFrom(f, consentIfAsked(t, env, owner, submitCode(t, env, owner, p, app.code(t, 0), true)))
-		env.Clock.Advance(30 * time.Second)
+		r.codeFrom(f, login(t, env, owner, f, "alice", alicePassword)) // a login: this browser is known now
 
-		attacker := env.NewBrowser()
+		// One attacker, one network: only that network waits.
+		attacker := behindProxy(env.NewBrowser(), "203.0.113.7")
 		for range 5 {
 			passwordTry(t, env, r, attacker, "alice", "guess")
 		}
 		throttledPage(t, passwordTry(t, env, r, attacker, "alice", alicePassword), "1")
+		if p := passwordTry(t, env, r, behindProxy(env.NewBrowser(), "192.0.2.200"), "alice", alicePassword); p.Status != http.StatusSeeOther {
+			t.Fatalf("a new browser on another network was delayed by one network's failures: %s", p)
+		}
+
+		// Many networks, 4 failures each: the account waits everywhere...
+		for n := range 5 {
+			bot := behindProxy(env.NewBrowser(), "203.0.113."+strconv.Itoa(20+n))
+			for range 4 {
+				passwordTry(t, env, r, bot, "alice", "guess")
+			}
+		}
+		throttledPage(t, passwordTry(t, env, r, behindProxy(env.NewBrowser(), "192.0.2.201"), "alice", alicePassword), "1")
+		// ...except for the owner's browser, whose failures are still counted.
 		again := oauth2.SetAuthURLParam("prompt", "login") // the owner's session would skip the password
 		if p := passwordTry(t, env, r, owner, "alice", "a typo", again); p.Status != http.StatusUnauthorized {
 			t.Fatalf("the owner's wrong password during the delay: %s, want it checked (401)", p)
 		}
 		f = r.start(again)
-		p = login(t, env, owner, f, "alice", alicePassword)
-		_, _, c := r.exchange(f, r.codeFrom(f, p))
-		if !slices.Contains(c.AMR, "mfa") {
-			t.Fatalf("owner's login amr %v", c.AMR)
+		r.codeFrom(f, login(t, env, owner, f, "alice", alicePassword))
+		bans := auditOf(t, env, "regulation.ban")
+		subjects := map[string]int{}
+		for _, e := range bans {
+			subjects[e.Details["subject"]]++
+		}
+		if subjects["account"] == 0 || subjects["account_everywhere"] == 0 {
+			t.Errorf("ban subjects %v, want account and account_everywhere", subjects)
 		}
 	})
 }
@@ -342,7 +360,7 @@ func TestBruteForceUnlockFromTheLog(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
 		env, r := setup(t, b)
 		ctx := context.Background()
-		reg := failures(t, env, regulation.Password, 20)
+		reg := failures(t, env, regulation.Password, 40)
 		if _, until, _ := reg.Failures(ctx, "alice", regulation.Password); until.Sub(env.Clock.Now()) != 15*time.Minute {
 			t.Fatalf("delay until %v, want the 15 minute cap", until)
 		}

@@ -1,12 +1,14 @@
 package idp_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"sync"
 	"testing"
 
 	"github.com/hostportal/idp/idp/idptest"
+	"github.com/hostportal/idp/regulation"
 )
 
 // TestLoginIDRotatesAfterEachFactor: the pending login's id changes after
@@ -32,7 +34,7 @@ func TestLoginIDRotatesAfterEachFactor(t *testing.T) {
 		if second == "" || second == first {
 			t.Fatalf("the login id did not change after the password: %q then %q", first, second)
 		}
-		if old := lb.Get(env.Issuer + "/login?id=" + url.QueryEscape(first)); old.Status != http.StatusBadRequest {
+		if old := lb.Get(env.Issuer + "/login?id=" + url.QueryEscape(first)); old.Status != http.StatusConflict || !old.Contains("This login was continued in another window.") {
 			t.Fatalf("the id from before the password still leads to the login: %s", old)
 		}
 		// The code page's form, replayed with the old id, is refused.
@@ -51,7 +53,7 @@ func TestLoginIDRotatesAfterEachFactor(t *testing.T) {
 		if err != nil || third.Query().Get("id") == "" || third.Query().Get("id") == second {
 			t.Fatalf("the login id did not change after the second factor: %q", p.Header.Get("Location"))
 		}
-		if old := lb.Get(env.Issuer + "/login?id=" + url.QueryEscape(second)); old.Status != http.StatusBadRequest {
+		if old := lb.Get(env.Issuer + "/login?id=" + url.QueryEscape(second)); old.Status != http.StatusConflict {
 			t.Fatalf("the id from before the code still leads to the login: %s", old)
 		}
 		r.codeFrom(f, consentIfAsked(t, env, lb, lb.Follow(env.Issuer, p)))
@@ -117,6 +119,44 @@ func TestLogoutEndsTheSessionEverywhere(t *testing.T) {
 		f = r.start()
 		if p := thief.Follow(env.Issuer, thief.Get(f.authURL)); !p.Contains(`name="password"`) {
 			t.Fatalf("a cookie from before the logout still logs in: %s", p)
+		}
+	})
+}
+
+// TestDoubleSubmittedCode: the same right code posted twice at once (a
+// double click) logs in once; the other post is told the login moved on,
+// and no failure is counted.
+func TestDoubleSubmittedCode(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
+		env, r := setup(t, b)
+		br := env.NewBrowser()
+		app, _ := enrol(t, env, br, loginToAccount(t, env, br, "alice", alicePassword, nil))
+		lb := env.NewBrowser()
+		f := r.start()
+		form := login(t, env, lb, f, "alice", alicePassword).Form()
+		form.Set("code", app.code(t, 0))
+		var wg sync.WaitGroup
+		pages := make([]*idptest.Page, 2)
+		for i := range pages {
+			wg.Go(func() { pages[i] = lb.Post(env.Issuer+"/login/mfa", form) })
+		}
+		wg.Wait()
+		var moved, told int
+		for _, p := range pages {
+			switch {
+			case p.Status == http.StatusSeeOther:
+				moved++
+			case p.Status == http.StatusConflict && p.Contains("continued in another window"):
+				told++
+			default:
+				t.Errorf("a double-submitted code: %s\n%s", p, p.Body)
+			}
+		}
+		if moved != 1 || told != 1 {
+			t.Fatalf("%d moved on, %d told, want 1 and 1", moved, told)
+		}
+		if n, _, _ := failures(t, env, regulation.TOTP, 0).Failures(context.Background(), "alice", regulation.TOTP); n != 0 {
+			t.Errorf("a double submit counted %d failures", n)
 		}
 	})
 }

@@ -120,9 +120,13 @@ func TestAccountDelayGrowsAndEnds(t *testing.T) {
 			t.Fatalf("5th failure: bans %+v, want one 1 s account ban", bans)
 		}
 		// The delay holds before the check even runs, for any spelling of the name.
-		th := throttled(t, r, regulation.Attempt{Account: " alice ", Factor: regulation.TOTP})
+		th := throttled(t, r, regulation.Attempt{Account: " alice ", Factor: regulation.TOTP, Network: "192.0.2.1"})
 		if th == nil || th.Subject != regulation.SubjectAccount || th.RetryAfter(clk.Now()) != time.Second {
 			t.Fatalf("during the delay: %+v", th)
+		}
+		// The owner on another network is not kept out by it.
+		if th := throttled(t, r, regulation.Attempt{Account: "alice", Factor: regulation.TOTP, Network: "198.51.100.1"}); th != nil {
+			t.Fatalf("another network was delayed by the account's failures from one: %+v", th)
 		}
 		// Other factors of the account, and other accounts, are not delayed.
 		if throttled(t, r, regulation.Attempt{Account: "alice", Factor: regulation.Password}) != nil ||
@@ -162,6 +166,7 @@ func TestSuccessResetsOnlyThatFactor(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer c.Done(ctx)
 		if err := c.Succeed(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -198,9 +203,10 @@ func TestNetworkLimit(t *testing.T) {
 		if throttled(t, r, regulation.Attempt{Account: "fresh", Factor: regulation.Password, Network: "192.0.2.7"}) != nil {
 			t.Fatal("another network was delayed")
 		}
-		// A remembered device is let through (and still counted).
-		if throttled(t, r, regulation.Attempt{Account: "fresh", Factor: regulation.Password, Network: "2001:db8:1:2::/64", Waive: true}) != nil {
-			t.Fatal("the waiver did not waive the network delay")
+		// A remembered device does not lift a network's delay: a stolen
+		// device token must not let one network guess without limits.
+		if throttled(t, r, regulation.Attempt{Account: "fresh", Factor: regulation.Password, Network: "2001:db8:1:2::/64", Waive: true}) == nil {
+			t.Fatal("the waiver lifted the network delay")
 		}
 	})
 }
@@ -209,18 +215,22 @@ func TestWaiveAndUnlock(t *testing.T) {
 	stores(t, func(t *testing.T, st pending.Store, clk *clock) {
 		r := newRegulator(t, st, clk)
 		ctx := context.Background()
-		a := regulation.Attempt{Account: "alice", Factor: regulation.Password}
-		for range 8 {
-			clk.Advance(time.Minute) // past any delay
-			fail(t, r, a)
+		// A distributed attack: 3 failures from each of 7 networks, under
+		// each network's 5 but over the account's 20 from all of them.
+		for i := range 7 {
+			for range 3 {
+				clk.Advance(time.Minute) // past any delay
+				fail(t, r, regulation.Attempt{Account: "alice", Factor: regulation.Password, Network: "192.0.2." + strconv.Itoa(10+i)})
+			}
 		}
-		if throttled(t, r, a) == nil {
-			t.Fatal("no delay after 8 failures")
+		a := regulation.Attempt{Account: "alice", Factor: regulation.Password, Network: "198.51.100.7"}
+		if th := throttled(t, r, a); th == nil || th.Subject != regulation.SubjectAccountEverywhere {
+			t.Fatalf("no delay from all networks after 21 failures: %+v", th)
 		}
 		w := a
 		w.Waive = true
 		if th := throttled(t, r, w); th != nil {
-			t.Fatalf("a remembered device was delayed: %+v", th)
+			t.Fatalf("a browser that logged in before was delayed: %+v", th)
 		}
 		// The CLI unlock (no Regulator of its own) clears every factor.
 		if err := regulation.Unlock(ctx, st, "ALICE"); err != nil {
@@ -391,6 +401,46 @@ func TestConcurrentNetworkFailures(t *testing.T) {
 		v, err := st.Get(context.Background(), "reg:net:192.0.2.50")
 		if err != nil || string(v) != "300" {
 			t.Fatalf("network count %q, %v; want 300", v, err)
+		}
+	})
+}
+
+// TestParallelSprayOnAHotNetwork: once a network has used half its free
+// failures its checks run one at a time, so a burst of parallel guesses
+// for many accounts gets no more checks than the free failures left.
+func TestParallelSprayOnAHotNetwork(t *testing.T) {
+	stores(t, func(t *testing.T, st pending.Store, clk *clock) {
+		cfg := regulation.Defaults()
+		cfg.NetworkFailures = 10
+		r, err := regulation.New(st, cfg, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			fail(t, r, regulation.Attempt{Account: "first" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.77"})
+		}
+		var checked atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 100 {
+			wg.Go(func() {
+				c, err := r.Begin(context.Background(), regulation.Attempt{Account: "spray" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.77"})
+				if err != nil {
+					var th *regulation.Throttled
+					if !errors.As(err, &th) {
+						t.Error(err)
+					}
+					return
+				}
+				checked.Add(1)
+				time.Sleep(time.Millisecond)
+				if _, err := c.Fail(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n := checked.Load(); n != 5 {
+			t.Errorf("%d of 100 parallel guesses from a hot network were checked, want the 5 free failures left", n)
 		}
 	})
 }

@@ -232,7 +232,11 @@ attempt. Delays of a whole network stay: they end by themselves.`,
 						return fmt.Errorf("the unlock of %s is recorded, and the provider will apply it at their next attempt, but clearing the counts in Redis failed: %w", u.Username, err)
 					}
 				}
-				fmt.Fprintf(c.stdout, "User %s is unlocked: their failed attempts are forgotten and they can try again now.\n", u.Username)
+				if cfg.Redis.URL != "" {
+					fmt.Fprintf(c.stdout, "User %s is unlocked: their failed attempts are forgotten and they can try again now.\n", u.Username)
+				} else {
+					fmt.Fprintf(c.stdout, "User %s is unlocked: the running provider lifts any delay at their next attempt (within 10 seconds).\n", u.Username)
+				}
 				return nil
 			})
 		},
