@@ -375,3 +375,34 @@ func TestBruteForceUnlockFromTheLog(t *testing.T) {
 		}
 	})
 }
+
+// TestBruteForcePasswordAloneIsNotKnown: a browser becomes known (let
+// through the account's all-networks delay) by a whole login, not by the
+// password alone: someone who has the password cannot use it to lift the
+// delay on codes.
+func TestBruteForcePasswordAloneIsNotKnown(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b idptest.Backend) {
+		env, r := setup(t, b)
+		br := env.NewBrowser()
+		app, _ := enrol(t, env, br, loginToAccount(t, env, br, "alice", alicePassword, nil))
+		attacker := env.NewBrowser()
+		f := r.start()
+		p := login(t, env, attacker, f, "alice", alicePassword)
+		// A distributed guess at the codes: 21 failures from 7 networks.
+		reg := failures(t, env, regulation.TOTP, 0)
+		for n := range 7 {
+			for range 3 {
+				if _, err := reg.Record(context.Background(), regulation.Attempt{Account: "alice", Factor: regulation.TOTP, Network: "203.0.113." + strconv.Itoa(n)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		form := p.Form()
+		form.Set("code", app.code(t, 0))
+		throttledPage(t, attacker.Post(env.Issuer+"/login/mfa", form), "2")
+		// The owner's browser, known from its logins, is let through.
+		f = r.start(oauth2.SetAuthURLParam("prompt", "login"))
+		p = login(t, env, br, f, "alice", alicePassword)
+		r.codeFrom(f, consentIfAsked(t, env, br, submitCode(t, env, br, p, app.code(t, 0), false)))
+	})
+}
