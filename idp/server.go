@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/cors"
@@ -52,16 +53,19 @@ type Options struct {
 
 // Server is the provider's HTTP handler.
 type Server struct {
-	cfg          *config.Config
-	store        storage.Store
-	pending      pending.Store
-	keys         *secret.Keys
-	signing      *signing.Set
-	hasher       *password.Hasher
-	pages        *templates.Pages
-	sms          SMSSender
-	phones       *manage.PhonePolicy
-	proxies      []*net.IPNet // trusted_proxies
+	cfg     *config.Config
+	store   storage.Store
+	pending pending.Store
+	keys    *secret.Keys
+	signing *signing.Set
+	hasher  *password.Hasher
+	pages   *templates.Pages
+	sms     SMSSender
+	phones  *manage.PhonePolicy
+	proxies []*net.IPNet // trusted_proxies
+	// proxyWarned: the warning that a proxy is missing from
+	// trusted_proxies was logged (once per process).
+	proxyWarned  atomic.Bool
 	regulator    *regulation.Regulator
 	clients      clientCache
 	webauthn     *mfa.WebAuthn // nil when the relying party id is not a domain
@@ -452,6 +456,15 @@ func (s *Server) clientIP(r *http.Request) string {
 	}
 	peer := net.ParseIP(host)
 	if peer == nil || !s.trustedProxy(peer) {
+		// A forwarded request from a private address is most likely a
+		// proxy that trusted_proxies does not list: every client behind it
+		// then counts as one network for the brute-force and SMS limits.
+		if peer != nil && (peer.IsPrivate() || peer.IsLoopback()) && r.Header.Get("X-Forwarded-For") != "" &&
+			s.proxyWarned.CompareAndSwap(false, true) {
+			slog.Warn("a request forwarded (X-Forwarded-For) by a proxy that trusted_proxies does not list: "+
+				"every client behind it counts as one network for the brute-force and SMS limits; list the proxy in trusted_proxies",
+				"proxy", host)
+		}
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
