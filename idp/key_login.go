@@ -107,14 +107,11 @@ func (s *Server) handleKeyLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showKeyLogin(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.SecurityKey, s.waiver(w, r, l.Username), show)
+	chk := s.regulateLogin(w, r, l, l.Username, regulation.SecurityKey, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	fail := func(reason, msg string, cause error) {
 		if cause != nil {
 			slog.InfoContext(ctx, "security key assertion refused", "user_id", u.ID, "reason", reason, "error", cause)
@@ -245,14 +242,11 @@ func (s *Server) handlePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showLogin(w, r, l, c, s.browserID(w, r, false), status, msg, "") }
 	// No account is known before the assertion: the network's count.
-	chk := s.regulate(w, r, "", regulation.SecurityKey, nil, show)
+	chk := s.regulateLogin(w, r, l, "", regulation.SecurityKey, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	var user *storage.User
 	var keys []*storage.SecurityKey
 	fail := func(reason string, cause error) {

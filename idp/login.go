@@ -487,14 +487,11 @@ func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	show := func(status int, msg string) { s.showLogin(w, r, l, c, browser, status, msg, username) }
-	chk := s.regulate(w, r, username, regulation.Password, s.waiver(w, r, username), show)
+	chk := s.regulateLogin(w, r, l, username, regulation.Password, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	u, ok, err := s.checkPassword(ctx, username, pw)
 	if err != nil {
 		s.serverError(w, r, err)

@@ -65,14 +65,11 @@ func (s *Server) handleSecondFactor(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showSecondFactor(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.TOTP, s.waiver(w, r, l.Username), show)
+	chk := s.regulateLogin(w, r, l, l.Username, regulation.TOTP, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	res, err := s.checkTOTP(ctx, l.UserID, r.PostForm.Get("code"))
 	if err != nil {
 		s.serverError(w, r, err)
@@ -212,14 +209,11 @@ func (s *Server) handleRecovery(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showRecovery(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.Recovery, s.waiver(w, r, l.Username), show)
+	chk := s.regulateLogin(w, r, l, l.Username, regulation.Recovery, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	replacement, ok, err := s.useRecoveryCode(ctx, l.UserID, r.PostForm.Get("recovery_code"))
 	if err != nil {
 		s.serverError(w, r, err)
@@ -363,14 +357,11 @@ func (s *Server) handleLoginEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	show := func(status int, msg string) { s.showLoginEnrolment(w, r, l, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.TOTP, s.waiver(w, r, l.Username), show)
+	chk := s.regulateLogin(w, r, l, l.Username, regulation.TOTP, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	step, res := s.checkTOTPSecret(secret, r.PostForm.Get("code"))
 	if res != codeOK {
 		if s.failed(w, r, l, chk, storage.AuditEvent{Type: "mfa.enrolment_failed", UserID: l.UserID, Username: l.Username, ClientID: l.ClientID,

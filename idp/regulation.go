@@ -56,6 +56,27 @@ func (s *Server) regulate(w http.ResponseWriter, r *http.Request, account string
 	return chk
 }
 
+// regulateLogin is regulate for a step of login l, for account (the name
+// typed, or the one the login is for; empty for a passkey) with its
+// waiver: it also answers, and counts nothing, when the login moved on
+// while this request waited for the check's lock. The caller defers Done
+// on the check it returns.
+func (s *Server) regulateLogin(w http.ResponseWriter, r *http.Request, l *loaded, account string, f regulation.Factor, show func(status int, msg string)) *regulation.Check {
+	var waive func() bool
+	if account != "" {
+		waive = s.waiver(w, r, account)
+	}
+	chk := s.regulate(w, r, account, f, waive, show)
+	if chk == nil {
+		return nil
+	}
+	if !s.unchanged(w, r, l) {
+		chk.Done(r.Context())
+		return nil
+	}
+	return chk
+}
+
 // unchanged reports whether the login is still as l was read. A second
 // submit of the same form may have moved it on while this one waited for
 // the check's lock: that one is answered as a login continued elsewhere,

@@ -98,14 +98,11 @@ func (s *Server) handleSMSLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	show := func(status int, msg string) { s.showSMSLogin(w, r, l, c, s.browserID(w, r, false), status, msg) }
-	chk := s.regulate(w, r, l.Username, regulation.SMS, s.waiver(w, r, l.Username), show)
+	chk := s.regulateLogin(w, r, l, l.Username, regulation.SMS, show)
 	if chk == nil {
 		return
 	}
 	defer chk.Done(ctx)
-	if !s.unchanged(w, r, l) {
-		return
-	}
 	res, err := s.checkSMSCode(ctx, smsLoginScope(l.ID), u.Phone, r.PostForm.Get("code"))
 	if err != nil && !errors.Is(err, errSMSNotSent) {
 		s.serverError(w, r, err)
