@@ -28,46 +28,62 @@ func (s *Server) outageAware(p *op.Provider) http.Handler {
 			p.ServeHTTP(w, r)
 			return
 		}
-		buf := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
+		buf := &errorHoldingResponse{w: w}
 		p.ServeHTTP(buf, r)
-		if buf.status >= http.StatusBadRequest {
-			if err := s.ready(r.Context()); err != nil {
-				slog.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", http.StatusServiceUnavailable,
-					"library_status", buf.status, "error", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Retry-After", retryAfterUnavailable)
-				w.WriteHeader(http.StatusServiceUnavailable)
-				json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable",
-					"error_description": "the service is temporarily unavailable; try again in a minute"})
-				return
-			}
+		if !buf.holding {
+			return // a success (or nothing written) went straight through
 		}
-		for k, v := range buf.header {
-			w.Header()[k] = v
+		if err := s.ready(r.Context()); err != nil {
+			slog.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, "status", http.StatusServiceUnavailable,
+				"library_status", buf.status, "error", err)
+			for k := range w.Header() {
+				delete(w.Header(), k)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Retry-After", retryAfterUnavailable)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable",
+				"error_description": "the service is temporarily unavailable; try again in a minute"})
+			return
 		}
 		w.WriteHeader(buf.status)
 		w.Write(buf.body.Bytes())
 	})
 }
 
-// bufferedResponse holds a response until outageAware has seen its status.
-// The library's answers at these endpoints are small JSON documents.
-type bufferedResponse struct {
-	header      http.Header
+// errorHoldingResponse passes a success straight through and holds an
+// error answer (status 400 and up) until outageAware has decided whether
+// it was caused by an outage. The library's answers at these endpoints are
+// small JSON documents.
+type errorHoldingResponse struct {
+	w           http.ResponseWriter
 	status      int
 	wroteHeader bool
+	holding     bool
 	body        bytes.Buffer
 }
 
-func (b *bufferedResponse) Header() http.Header { return b.header }
+func (b *errorHoldingResponse) Header() http.Header { return b.w.Header() }
 
-func (b *bufferedResponse) WriteHeader(status int) {
-	if !b.wroteHeader {
-		b.status, b.wroteHeader = status, true
+func (b *errorHoldingResponse) WriteHeader(status int) {
+	if b.wroteHeader {
+		return
 	}
+	b.status, b.wroteHeader = status, true
+	if status >= http.StatusBadRequest {
+		b.holding = true
+		return
+	}
+	b.w.WriteHeader(status)
 }
 
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	b.wroteHeader = true
-	return b.body.Write(p)
+func (b *errorHoldingResponse) Write(p []byte) (int, error) {
+	if !b.wroteHeader {
+		b.WriteHeader(http.StatusOK)
+	}
+	if b.holding {
+		return b.body.Write(p)
+	}
+	return b.w.Write(p)
 }
