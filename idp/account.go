@@ -543,7 +543,7 @@ func (s *Server) accountFailure(w http.ResponseWriter, r *http.Request, u *stora
 			s.serverError(w, r, err)
 			return false
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(b.Delay, time.Second)/time.Second)))
+		setRetryAfter(w, b.Delay)
 		s.errorPage(w, r, http.StatusTooManyRequests, "Too many attempts",
 			"There were too many wrong answers, so you were logged out. Log in again to continue; the method you were using can be tried again in "+humanWait(b.Delay)+".", nil)
 		return false

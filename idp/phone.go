@@ -204,7 +204,7 @@ func (s *Server) newNumberAllowed(w http.ResponseWriter, r *http.Request, u *sto
 		return false
 	}
 	next := time.Unix((day+1)*86400, 0)
-	w.Header().Set("Retry-After", strconv.Itoa(int(next.Sub(s.now())/time.Second)+1))
+	setRetryAfter(w, next.Sub(s.now()))
 	s.audit(ctx, r, storage.AuditEvent{Type: "sms.refused", UserID: u.ID, Username: u.Username, Result: "failure",
 		Details: map[string]string{"limit": "numbers_per_user_day"}})
 	v.status = http.StatusTooManyRequests

@@ -44,7 +44,7 @@ func (s *Server) regulate(w http.ResponseWriter, r *http.Request, account string
 	}
 	if errors.As(err, &th) {
 		wait := th.RetryAfter(s.now())
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		setRetryAfter(w, wait)
 		s.metrics.throttled(string(f), th.Subject)
 		show(http.StatusTooManyRequests, throttledMessage(wait))
 		return nil
@@ -91,6 +91,12 @@ func (s *Server) unchanged(w http.ResponseWriter, r *http.Request, l *loaded) bo
 		return false
 	}
 	return true
+}
+
+// setRetryAfter sets Retry-After for a wait: whole seconds rounded up, at
+// least one, so that a client that obeys it is not refused again.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
 }
 
 // throttledMessage says when to try again, in the largest whole unit.

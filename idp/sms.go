@@ -373,7 +373,7 @@ func (s *Server) smsSendProblem(w http.ResponseWriter, err error) (int, string, 
 	var th *errSMSThrottled
 	switch {
 	case errors.As(err, &th):
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(th.retryAt.Sub(s.now()).Round(time.Second)/time.Second))))
+		setRetryAfter(w, th.retryAt.Sub(s.now()))
 		return http.StatusTooManyRequests, smsThrottledMessage(th, s.now()), true
 	case errors.Is(err, errSMSNotSent):
 		return http.StatusBadGateway, "We could not send the code. Try another method, or try again in a few minutes.", true

@@ -282,32 +282,43 @@ func TestUnlockedSince(t *testing.T) {
 	})
 }
 
+// burst runs n failing checks at once, attempt(i) the i-th, and returns
+// how many Begin let through; a refusal other than *Throttled, or any
+// error when throttling is not allowed, fails the test.
+func burst(t *testing.T, r *regulation.Regulator, n int, mayThrottle bool, attempt func(i int) regulation.Attempt) int {
+	t.Helper()
+	var checked atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			c, err := r.Begin(context.Background(), attempt(i))
+			if err != nil {
+				var th *regulation.Throttled
+				if !mayThrottle || !errors.As(err, &th) {
+					t.Error(err)
+				}
+				return
+			}
+			checked.Add(1)
+			time.Sleep(time.Millisecond) // the check itself
+			if _, err := c.Fail(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	return int(checked.Load())
+}
+
 // TestParallelGuesses: a burst of guesses at once is checked one at a
 // time, so no more run than the free failures allow before the delay.
 func TestParallelGuesses(t *testing.T) {
 	stores(t, func(t *testing.T, st pending.Store, clk *clock) {
 		r := newRegulator(t, st, clk)
-		var checked atomic.Int32
-		var wg sync.WaitGroup
-		for range 40 {
-			wg.Go(func() {
-				c, err := r.Begin(context.Background(), regulation.Attempt{Account: "alice", Factor: regulation.TOTP, Network: "192.0.2.9"})
-				if err != nil {
-					var th *regulation.Throttled
-					if !errors.As(err, &th) {
-						t.Error(err)
-					}
-					return
-				}
-				checked.Add(1)
-				time.Sleep(2 * time.Millisecond) // the check itself
-				if _, err := c.Fail(context.Background()); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		if n := checked.Load(); n != 5 {
+		n := burst(t, r, 40, true, func(int) regulation.Attempt {
+			return regulation.Attempt{Account: "alice", Factor: regulation.TOTP, Network: "192.0.2.9"}
+		})
+		if n != 5 {
 			t.Errorf("%d of 40 parallel guesses were checked, want exactly the 5 free ones", n)
 		}
 		if n, _, _ := r.Failures(context.Background(), "alice", regulation.TOTP); n != 5 {
@@ -384,20 +395,9 @@ func TestConcurrentNetworkFailures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var wg sync.WaitGroup
-		for i := range 300 {
-			wg.Go(func() {
-				c, err := r.Begin(context.Background(), regulation.Attempt{Account: "user" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.50"})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := c.Fail(context.Background()); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		burst(t, r, 300, false, func(i int) regulation.Attempt {
+			return regulation.Attempt{Account: "user" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.50"}
+		})
 		v, err := st.Get(context.Background(), "reg:net:192.0.2.50")
 		if err != nil || string(v) != "300" {
 			t.Fatalf("network count %q, %v; want 300", v, err)
@@ -419,27 +419,10 @@ func TestParallelSprayOnAHotNetwork(t *testing.T) {
 		for i := range 5 {
 			fail(t, r, regulation.Attempt{Account: "first" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.77"})
 		}
-		var checked atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 100 {
-			wg.Go(func() {
-				c, err := r.Begin(context.Background(), regulation.Attempt{Account: "spray" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.77"})
-				if err != nil {
-					var th *regulation.Throttled
-					if !errors.As(err, &th) {
-						t.Error(err)
-					}
-					return
-				}
-				checked.Add(1)
-				time.Sleep(time.Millisecond)
-				if _, err := c.Fail(context.Background()); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
-		if n := checked.Load(); n != 5 {
+		n := burst(t, r, 100, true, func(i int) regulation.Attempt {
+			return regulation.Attempt{Account: "spray" + strconv.Itoa(i), Factor: regulation.Password, Network: "192.0.2.77"}
+		})
+		if n != 5 {
 			t.Errorf("%d of 100 parallel guesses from a hot network were checked, want the 5 free failures left", n)
 		}
 	})
